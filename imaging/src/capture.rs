@@ -1,0 +1,328 @@
+//! Capture: read a disk or disk-image file, cut it into chunks, send the
+//! chunks the repository lacks, and commit the manifest.
+//!
+//! Three stages overlap: a reader thread chunks the source; batches are
+//! hashed in parallel and the repository is asked, one request per batch,
+//! which chunks it lacks; only those are compressed and uploaded, several at
+//! once. Re-running an interrupted capture re-reads the source but sends only
+//! what the first run did not.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::chunker::{Chunker, Piece, BLOCK};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::format::manifest::{Compression, CompressionAlgorithm, Creation};
+use crate::format::{ChunkingParams, Extent, Manifest, FORMAT_VERSION};
+use crate::id::ChunkId;
+use crate::progress::{Progress, RateLimit};
+use crate::transport::Remote;
+
+const READ_SIZE: usize = 4 << 20;
+/// Data bytes per batch: one "which are missing?" request each.
+const BATCH_BYTES: usize = 8 << 20;
+
+/// What to capture and how.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Name the image gets.
+    pub name: String,
+    /// Replace an existing image of that name.
+    pub replace: bool,
+    /// zstd level for new chunks.
+    pub level: i32,
+    /// Chunking parameters.
+    pub chunking: ChunkingParams,
+    /// Chunk uploads in flight at once.
+    pub parallel: usize,
+    /// Cap on source read rate, bytes per second.
+    pub rate_limit: Option<u64>,
+}
+
+impl CaptureOptions {
+    /// Defaults for an image called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None }
+    }
+}
+
+/// The outcome of a capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureReport {
+    /// Image name.
+    pub image: String,
+    /// Root hash of the committed manifest.
+    pub root: ChunkId,
+    /// Size of the source.
+    pub source_size: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Compressed chunk bytes sent to the repository.
+    pub bytes_sent: u64,
+    /// Always 0 for a capture; present so every summary has the same fields.
+    pub bytes_received: u64,
+    /// Always 0 for a capture.
+    pub bytes_written: u64,
+    /// Chunk references in the image.
+    pub chunks_total: u64,
+    /// Chunks the repository did not have.
+    pub chunks_new: u64,
+    /// Bytes of the source that were zero holes.
+    pub hole_bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+struct Hashed {
+    len: u32,
+    id: ChunkId,
+    bytes: Vec<u8>,
+}
+
+enum Item {
+    Data(Hashed),
+    Hole(u64),
+}
+
+/// Opens a source read-only and finds its size (works for block devices).
+fn open_source(path: &Path) -> Result<(File, u64)> {
+    let mut f = File::open(path).map_err(|e| Error::io(format!("opening source {}", path.display()), e))?;
+    let size = f.seek(SeekFrom::End(0)).map_err(|e| Error::io(format!("sizing source {}", path.display()), e))?;
+    f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(format!("reading source {}", path.display()), e))?;
+    Ok((f, size))
+}
+
+/// Reads until `buf` is full or the source ends.
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The reader stage: chunks the source on a thread, sending batches of pieces.
+fn spawn_reader(
+    path: PathBuf,
+    mut file: File,
+    params: ChunkingParams,
+    rate: Option<Arc<RateLimit>>,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<Piece>>>,
+) {
+    std::thread::spawn(move || {
+        let mut chunker = Chunker::new(params);
+        let mut buf = vec![0u8; READ_SIZE];
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut offset = 0u64;
+        loop {
+            let n = match read_full(&mut file, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(Error::io(format!("reading {} at byte {offset}", path.display()), e)));
+                    return;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            offset += n as u64;
+            let before = batch.len();
+            chunker.push(&buf[..n], &mut batch);
+            batch_bytes += batch[before..].iter().map(piece_len).sum::<usize>();
+            if let Some(r) = &rate {
+                std::thread::sleep(r.charge(n as u64));
+            }
+            if batch_bytes >= BATCH_BYTES && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                return;
+            }
+            if batch.is_empty() {
+                batch_bytes = 0;
+            }
+            if n < READ_SIZE && n % BLOCK != 0 {
+                break;
+            }
+        }
+        chunker.finish(&mut batch);
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(batch));
+        }
+    });
+}
+
+fn piece_len(p: &Piece) -> usize {
+    match p {
+        Piece::Data { bytes, .. } => bytes.len(),
+        Piece::Hole { .. } => 0,
+    }
+}
+
+/// Captures `source` into `remote` as `opts.name`.
+pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions, progress: &dyn Progress) -> Result<CaptureReport> {
+    let started = Instant::now();
+    let (file, size) = open_source(source)?;
+    let upload = remote.begin_upload(&opts.name, opts.replace).await?;
+    tracing::info!(source = %source.display(), size, image = %opts.name, to = %remote.describe(), "capture started");
+    progress.begin("capture", size);
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let rate = opts.rate_limit.map(|r| Arc::new(RateLimit::new(r)));
+    spawn_reader(source.to_path_buf(), file, opts.chunking, rate, tx);
+
+    let known: Arc<Mutex<HashSet<ChunkId>>> = Arc::default();
+    let sent = std::sync::atomic::AtomicU64::new(0);
+    let new_chunks = std::sync::atomic::AtomicU64::new(0);
+    let mut extents: Vec<Extent> = Vec::new();
+    let mut hole_bytes = 0u64;
+
+    let batches = tokio_stream_from(rx)
+        .map(|batch| {
+            let known = known.clone();
+            let upload = &upload;
+            let sent = &sent;
+            let new_chunks = &new_chunks;
+            async move {
+                let items = hash_batch(batch?).await;
+                // Ask only about ids this capture has not already settled.
+                let ask: Vec<ChunkId> = {
+                    let k = known.lock().unwrap();
+                    let mut seen = HashSet::new();
+                    items
+                        .iter()
+                        .filter_map(|i| match i {
+                            Item::Data(h) if !k.contains(&h.id) && seen.insert(h.id) => Some(h.id),
+                            _ => None,
+                        })
+                        .collect()
+                };
+                let missing: HashSet<ChunkId> =
+                    if ask.is_empty() { HashSet::new() } else { remote.missing(upload, ask.clone()).await?.into_iter().collect() };
+                // Move the bytes of chunks to send out of the batch; free the rest now.
+                let mut items = items;
+                let mut to_send: Vec<(ChunkId, Vec<u8>)> = Vec::new();
+                let mut picked = HashSet::new();
+                for i in items.iter_mut() {
+                    if let Item::Data(h) = i {
+                        let bytes = std::mem::take(&mut h.bytes);
+                        if missing.contains(&h.id) && picked.insert(h.id) {
+                            to_send.push((h.id, bytes));
+                        }
+                    }
+                }
+                let level = opts.level;
+                let compressed = tokio::task::spawn_blocking(move || {
+                    to_send.into_par_iter().map(|(id, b)| (id, bytes::Bytes::from(codec::encode(&b, level).1))).collect::<Vec<_>>()
+                })
+                .await
+                .expect("compression task");
+                futures::stream::iter(compressed)
+                    .map(|(id, z)| async move {
+                        let n = z.len() as u64;
+                        remote.put_chunk(upload, id, z).await?;
+                        sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        new_chunks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Ok::<_, Error>(())
+                    })
+                    .buffer_unordered(opts.parallel.max(1))
+                    .try_collect::<()>()
+                    .await?;
+                known.lock().unwrap().extend(ask);
+                Ok::<_, Error>(items)
+            }
+        })
+        .buffered(2);
+    futures::pin_mut!(batches);
+
+    let mut bytes_done = 0u64;
+    while let Some(items) = batches.next().await {
+        let items = items.map_err(|e| e.in_image(&opts.name))?;
+        for item in items {
+            let (ext, n) = match item {
+                Item::Data(h) => (Extent::Data(h.len, h.id), h.len as u64),
+                Item::Hole(len) => {
+                    hole_bytes += len;
+                    (Extent::Hole(len), len)
+                }
+            };
+            bytes_done += n;
+            progress.advance(n);
+            extents.push(ext);
+        }
+    }
+    drop(batches);
+    progress.finish();
+    if bytes_done != size {
+        return Err(Error::io(
+            format!("reading {}", source.display()),
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("source ended at {bytes_done} of {size} bytes")),
+        ));
+    }
+
+    let manifest = Manifest {
+        version: FORMAT_VERSION,
+        source_size: size,
+        chunking: opts.chunking,
+        compression: Compression { algorithm: CompressionAlgorithm::Zstd, level: opts.level },
+        created: Creation {
+            unix_time: crate::catalog::unix_now(),
+            host: hostname(),
+            source: source.display().to_string(),
+            tool: format!("parc {}", env!("CARGO_PKG_VERSION")),
+            chunker_crate: "fastcdc 5.0.0".into(),
+        },
+        extents,
+    };
+    let stats = manifest.stats();
+    let record = remote.commit(&upload, manifest.to_bytes()).await.map_err(|e| e.in_image(&opts.name))?;
+    let report = CaptureReport {
+        image: record.name,
+        root: record.root,
+        source_size: size,
+        bytes_read: size,
+        bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
+        bytes_received: 0,
+        bytes_written: 0,
+        chunks_total: stats.chunks,
+        chunks_new: new_chunks.load(std::sync::atomic::Ordering::Relaxed),
+        hole_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(?report, "capture done");
+    Ok(report)
+}
+
+async fn hash_batch(batch: Vec<Piece>) -> Vec<Item> {
+    tokio::task::spawn_blocking(move || {
+        batch
+            .into_par_iter()
+            .map(|p| match p {
+                Piece::Data { bytes, .. } => Item::Data(Hashed { len: bytes.len() as u32, id: ChunkId::of(&bytes), bytes }),
+                Piece::Hole { len, .. } => Item::Hole(len),
+            })
+            .collect()
+    })
+    .await
+    .expect("hashing task")
+}
+
+fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}

@@ -1,0 +1,76 @@
+//! The imaging domain's errors: one enum for operations, one for bad chunks.
+
+use crate::id::ChunkId;
+
+/// A chunk whose stored or received bytes are not what its id promises.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    /// The bytes are not a complete zstd frame (truncated or garbage).
+    #[error("chunk {id} cannot be decoded: {reason}")]
+    Undecodable { id: ChunkId, reason: String },
+    /// The bytes decode, but to content with another hash.
+    #[error("chunk {id} is corrupt: its content hashes to {actual}")]
+    HashMismatch { id: ChunkId, actual: ChunkId },
+}
+
+impl ChunkError {
+    /// The id the chunk was stored or sent under.
+    pub fn id(&self) -> ChunkId {
+        match self {
+            Self::Undecodable { id, .. } | Self::HashMismatch { id, .. } => *id,
+        }
+    }
+}
+
+/// Everything that can go wrong while storing, capturing or restoring images.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    #[error("chunk {0} is not in the store")]
+    MissingChunk(ChunkId),
+    #[error("image {image:?}: {source}")]
+    InImage { image: String, source: Box<Error> },
+    #[error("invalid manifest: {0}")]
+    BadManifest(String),
+    #[error("no image named {0:?}")]
+    NoSuchImage(String),
+    #[error("an image named {0:?} already exists (delete it first, or capture with --replace)")]
+    ImageExists(String),
+    #[error("invalid image name {0:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")]
+    BadName(String),
+    #[error("no open upload {0:?} (it was committed, aborted or expired; start the capture again)")]
+    NoSuchUpload(String),
+    #[error("the manifest references {count} chunk(s) the store lacks, first {first}; upload them before committing")]
+    ChunksAbsent { count: usize, first: ChunkId },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("server {url}: {message}")]
+    Server { url: String, status: Option<u16>, message: String },
+    #[error("target {path}: {message}")]
+    Target { path: String, message: String },
+    #[error("restored data does not match the manifest's root hash {0}; the target is not a faithful copy")]
+    RootMismatch(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+
+    /// Attributes an error to an image, so messages say which image was affected.
+    pub fn in_image(self, image: &str) -> Self {
+        match self {
+            e @ Self::InImage { .. } => e,
+            e => Self::InImage { image: image.to_string(), source: Box::new(e) },
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,339 @@
+//! A repository: a chunk store plus the catalog that says which images use
+//! which chunks. The server and the CLI's `--store` mode both work through it,
+//! so the rules (verify on write, atomic commit, safe GC) hold everywhere.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::catalog::{Catalog, ImageRecord};
+use crate::codec;
+use crate::error::{ChunkError, Error, Result};
+use crate::format::Manifest;
+use crate::id::ChunkId;
+use crate::store::{get_verified, ChunkStore, LocalStore};
+
+/// Chunk bytes moved through a repository since it was opened.
+#[derive(Debug, Default)]
+pub struct TransferCounters {
+    /// Compressed chunk bytes accepted from uploads (new chunks only).
+    pub chunk_bytes_in: AtomicU64,
+    /// Compressed chunk bytes handed out.
+    pub chunk_bytes_out: AtomicU64,
+}
+
+/// A snapshot of [`TransferCounters`].
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Compressed chunk bytes accepted from uploads (new chunks only).
+    pub chunk_bytes_in: u64,
+    /// Compressed chunk bytes handed out.
+    pub chunk_bytes_out: u64,
+}
+
+/// Store + catalog.
+#[derive(Clone)]
+pub struct Repository {
+    store: Arc<dyn ChunkStore>,
+    catalog: Catalog,
+    counters: Arc<TransferCounters>,
+}
+
+/// What `gc` did.
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Chunks in the store before.
+    pub chunks_before: u64,
+    /// Chunks referenced by at least one image.
+    pub referenced: u64,
+    /// Unreferenced chunks kept because an upload in flight or the grace period protects them.
+    pub protected: u64,
+    /// Chunks deleted.
+    pub removed: u64,
+    /// Compressed bytes freed.
+    pub removed_bytes: u64,
+}
+
+/// One problem `check` found.
+#[derive(Debug, Serialize)]
+pub struct CheckProblem {
+    /// The chunk.
+    pub chunk: ChunkId,
+    /// `missing` or `corrupt: …`.
+    pub problem: String,
+    /// Images that reference it.
+    pub images: Vec<String>,
+}
+
+/// What `check` found.
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// Images examined.
+    pub images: u64,
+    /// Chunks read and verified.
+    pub chunks_checked: u64,
+    /// Compressed bytes read.
+    pub bytes_checked: u64,
+    /// Chunks no image references (GC will remove them).
+    pub unreferenced: u64,
+    /// Bad or missing chunks, each with the images it breaks.
+    pub problems: Vec<CheckProblem>,
+}
+
+/// Image names: safe as path and URL components.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok { Ok(()) } else { Err(Error::BadName(name.to_string())) }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.expect("blocking task panicked")
+}
+
+impl Repository {
+    /// Opens the repository kept in a data directory: `parc.db` and `chunks/`.
+    pub async fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let store = LocalStore::open(dir.join("chunks"))?;
+        let catalog = Catalog::open(&dir.join("parc.db")).await?;
+        Ok(Self::new(Arc::new(store), catalog))
+    }
+
+    /// Joins a store and a catalog.
+    pub fn new(store: Arc<dyn ChunkStore>, catalog: Catalog) -> Self {
+        Self { store, catalog, counters: Arc::default() }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Chunk bytes moved since opening.
+    pub fn transfer_stats(&self) -> TransferStats {
+        TransferStats {
+            chunk_bytes_in: self.counters.chunk_bytes_in.load(Ordering::Relaxed),
+            chunk_bytes_out: self.counters.chunk_bytes_out.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts an upload for image `name`.
+    pub async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
+        validate_name(name)?;
+        if !replace {
+            match self.catalog.get(name).await {
+                Ok(_) => return Err(Error::ImageExists(name.to_string())),
+                Err(Error::NoSuchImage(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw).map_err(|e| Error::io("generating an upload id", std::io::Error::other(e.to_string())))?;
+        let id = hex::encode(raw);
+        self.catalog.begin_upload(&id, name, replace).await?;
+        tracing::info!(upload = %id, image = name, "upload started");
+        Ok(id)
+    }
+
+    /// Which of `ids` the store lacks. Present ones are touched so a
+    /// concurrent GC does not delete what the client was told is there.
+    pub async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
+        self.catalog.upload(upload).await?;
+        let store = self.store.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for id in ids {
+                if store.contains(&id)? {
+                    store.touch(&id)?;
+                } else {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Accepts one compressed chunk for an upload, after checking its bytes
+    /// hash to `id`. Storing an already present chunk is a no-op.
+    pub async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<bool> {
+        self.catalog.upload(upload).await?;
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        blocking(move || {
+            codec::decode(&id, &compressed)?;
+            if store.contains(&id)? {
+                store.touch(&id)?;
+                return Ok(false);
+            }
+            store.put(&id, &compressed)?;
+            counters.chunk_bytes_in.fetch_add(compressed.len() as u64, Ordering::Relaxed);
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Makes an image visible, atomically, once every chunk it needs is stored.
+    pub async fn commit(&self, upload: &str, manifest_bytes: Vec<u8>) -> Result<ImageRecord> {
+        let up = self.catalog.upload(upload).await?;
+        let manifest = Manifest::from_bytes(&manifest_bytes)?;
+        let ids = manifest.chunk_ids();
+        let store = self.store.clone();
+        let absent = blocking(move || {
+            ids.par_iter()
+                .map(|id| store.contains(id).map(|has| (!has).then_some(*id)))
+                .collect::<Result<Vec<_>>>()
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+        })
+        .await?;
+        if let Some(first) = absent.first() {
+            return Err(Error::ChunksAbsent { count: absent.len(), first: *first });
+        }
+        let root = Manifest::root(&manifest_bytes);
+        let rec = self
+            .catalog
+            .insert_image(&up.name, &root, manifest.source_size, &manifest.stats(), &manifest_bytes, up.replace)
+            .await?;
+        self.catalog.close_upload(upload, true).await?;
+        tracing::info!(image = %up.name, root = %root, "image committed");
+        Ok(rec)
+    }
+
+    /// Abandons an upload; its chunks become collectable.
+    pub async fn abort(&self, upload: &str) -> Result<()> {
+        self.catalog.close_upload(upload, false).await
+    }
+
+    /// The image's record and manifest bytes, checked against the root.
+    pub async fn manifest(&self, name: &str) -> Result<(ImageRecord, Vec<u8>)> {
+        let (rec, bytes) = self.catalog.manifest(name).await?;
+        if Manifest::root(&bytes) != rec.root {
+            return Err(Error::BadManifest(format!("stored manifest of {name:?} does not match its root hash")));
+        }
+        Ok((rec, bytes))
+    }
+
+    /// A chunk's compressed bytes, verified.
+    pub async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        blocking(move || {
+            let (compressed, _) = get_verified(&*store, &id)?;
+            counters.chunk_bytes_out.fetch_add(compressed.len() as u64, Ordering::Relaxed);
+            Ok(compressed)
+        })
+        .await
+    }
+
+    /// Chunk ids referenced by each image.
+    async fn references(&self) -> Result<HashMap<ChunkId, Vec<String>>> {
+        let mut refs: HashMap<ChunkId, Vec<String>> = HashMap::new();
+        for (name, bytes) in self.catalog.all_manifests().await? {
+            let m = Manifest::from_bytes(&bytes).map_err(|e| e.in_image(&name))?;
+            for id in m.chunk_ids() {
+                refs.entry(id).or_default().push(name.clone());
+            }
+        }
+        Ok(refs)
+    }
+
+    /// Deletes chunks no image references, sparing those an upload in flight
+    /// may need and any written within `grace`.
+    pub async fn gc(&self, grace: Duration) -> Result<GcReport> {
+        // Order matters: fix the protection cut-off before reading the
+        // references, so an upload that commits in between is covered by one
+        // or the other.
+        let now = SystemTime::now();
+        let mut cutoff = now.checked_sub(grace).unwrap_or(UNIX_EPOCH);
+        if let Some(started) = self.catalog.oldest_open_upload().await? {
+            let t = UNIX_EPOCH + Duration::from_secs((started - 60).max(0) as u64);
+            cutoff = cutoff.min(t);
+        }
+        let refs = self.references().await?;
+        let store = self.store.clone();
+        blocking(move || {
+            let chunks = store.list()?;
+            let mut r = GcReport { chunks_before: chunks.len() as u64, ..Default::default() };
+            for c in chunks {
+                if refs.contains_key(&c.id) {
+                    r.referenced += 1;
+                } else if c.modified >= cutoff {
+                    r.protected += 1;
+                } else {
+                    store.remove(&c.id)?;
+                    r.removed += 1;
+                    r.removed_bytes += c.size;
+                }
+            }
+            tracing::info!(removed = r.removed, bytes = r.removed_bytes, "garbage collection done");
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Reads and verifies every chunk; reports bad and missing ones with the
+    /// images they break. Corrupt chunks are quarantined.
+    pub async fn check(&self) -> Result<CheckReport> {
+        let refs = self.references().await?;
+        let images: HashSet<&String> = refs.values().flatten().collect();
+        let image_count = images.len().max(self.catalog.list().await?.len()) as u64;
+        let store = self.store.clone();
+        blocking(move || {
+            let chunks = store.list()?;
+            let stored: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
+            let results: Vec<(ChunkId, u64, Option<String>)> = chunks
+                .par_iter()
+                .map(|c| match get_verified(&*store, &c.id) {
+                    Ok((z, _)) => (c.id, z.len() as u64, None),
+                    Err(Error::Chunk(e @ (ChunkError::HashMismatch { .. } | ChunkError::Undecodable { .. }))) => {
+                        (c.id, c.size, Some(format!("corrupt ({e}); moved to quarantine")))
+                    }
+                    Err(e) => (c.id, 0, Some(format!("unreadable: {e}"))),
+                })
+                .collect();
+            let mut r = CheckReport { images: image_count, ..Default::default() };
+            for (id, size, problem) in results {
+                r.chunks_checked += 1;
+                r.bytes_checked += size;
+                if !refs.contains_key(&id) {
+                    r.unreferenced += 1;
+                }
+                if let Some(problem) = problem {
+                    let images = refs.get(&id).cloned().unwrap_or_default();
+                    r.problems.push(CheckProblem { chunk: id, problem, images });
+                }
+            }
+            for (id, images) in &refs {
+                if !stored.contains(id) {
+                    r.problems.push(CheckProblem { chunk: *id, problem: "missing".into(), images: images.clone() });
+                }
+            }
+            r.problems.sort_by(|a, b| a.images.cmp(&b.images).then(a.chunk.cmp(&b.chunk)));
+            Ok(r)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["golden", "win11-2026.11", "a_b"] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", ".hidden", "a/b", "x y", "../etc", &"a".repeat(129)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Restore: rebuild a disk or disk-image file from an image.
+//!
+//! By default the restore is a delta: each chunk's range on the target is
+//! read and hashed first, and only chunks whose content differs are fetched
+//! and written (the role of desync's seeds, at the same offsets). Every
+//! fetched chunk is verified before it is written, and at the end the
+//! sequence of verified extents must hash to the manifest's, so a restore
+//! never reports success over data it did not check.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::chunker::is_zero;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::format::manifest::ExtentDigest;
+use crate::format::{Extent, Manifest};
+use crate::id::ChunkId;
+use crate::progress::{Progress, RateLimit};
+use crate::transport::Remote;
+
+/// Data extents per batch.
+const BATCH: usize = 128;
+const ZERO_WRITE: usize = 1 << 20;
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Write every chunk and zero every hole, without comparing with the target.
+    pub full: bool,
+    /// Chunk downloads in flight at once.
+    pub parallel: usize,
+    /// Cap on received chunk bytes per second.
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        Self { full: false, parallel: 8, rate_limit: None }
+    }
+}
+
+/// The outcome of a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// Image name.
+    pub image: String,
+    /// Root hash of the manifest restored.
+    pub root: ChunkId,
+    /// Size of the image.
+    pub source_size: u64,
+    /// Bytes read back from the target to compare.
+    pub bytes_read: u64,
+    /// Always 0 for a restore.
+    pub bytes_sent: u64,
+    /// Compressed chunk bytes fetched.
+    pub bytes_received: u64,
+    /// Bytes written to the target (data and zeros).
+    pub bytes_written: u64,
+    /// Chunk references in the image.
+    pub chunks_total: u64,
+    /// Chunks fetched and written.
+    pub chunks_new: u64,
+    /// Chunks already correct on the target.
+    pub chunks_unchanged: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+struct Target {
+    file: File,
+    /// A regular file (holes can be punched) rather than a block device.
+    regular: bool,
+    /// Created or emptied by this restore: known to read as zeros.
+    blank: bool,
+}
+
+fn target_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Target { path: path.display().to_string(), message: message.into() }
+}
+
+fn open_target(path: &Path, size: u64, full: bool) -> Result<Target> {
+    let existed = path.exists();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| target_err(path, format!("cannot open for writing: {e}")))?;
+    let md = file.metadata().map_err(|e| target_err(path, e.to_string()))?;
+    let ft = md.file_type();
+    if ft.is_block_device() {
+        let mut f = &file;
+        let dev_size = std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| target_err(path, e.to_string()))?;
+        if dev_size < size {
+            return Err(target_err(
+                path,
+                format!("the device holds {dev_size} bytes but the image needs {size}; {} bytes are missing", size - dev_size),
+            ));
+        }
+        return Ok(Target { file, regular: false, blank: false });
+    }
+    if !ft.is_file() {
+        return Err(target_err(path, "is neither a regular file nor a block device"));
+    }
+    let blank = !existed || md.len() == 0 || full;
+    if full {
+        // Emptying first makes every hole sparse and every byte rewritten.
+        file.set_len(0).map_err(|e| target_err(path, e.to_string()))?;
+    }
+    file.set_len(size).map_err(|e| target_err(path, format!("cannot size to {size} bytes: {e}")))?;
+    Ok(Target { file, regular: true, blank })
+}
+
+/// Makes `[offset, offset+len)` read as zeros, writing as little as possible.
+/// Returns (bytes read, bytes written).
+fn zero_range(t: &Target, offset: u64, len: u64, compare: bool) -> std::io::Result<(u64, u64)> {
+    if t.blank {
+        return Ok((0, 0));
+    }
+    if t.regular {
+        let r = unsafe {
+            libc::fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(&t.file),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        if r == 0 {
+            return Ok((0, 0));
+        }
+    }
+    let zeros = vec![0u8; ZERO_WRITE];
+    let mut buf = vec![0u8; ZERO_WRITE];
+    let (mut read, mut written) = (0, 0);
+    let mut at = offset;
+    while at < offset + len {
+        let n = ZERO_WRITE.min((offset + len - at) as usize);
+        if compare {
+            t.file.read_exact_at(&mut buf[..n], at)?;
+            read += n as u64;
+            if is_zero(&buf[..n]) {
+                at += n as u64;
+                continue;
+            }
+        }
+        t.file.write_all_at(&zeros[..n], at)?;
+        written += n as u64;
+        at += n as u64;
+    }
+    Ok((read, written))
+}
+
+/// Restores image `name` from `remote` onto `target`.
+pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &RestoreOptions, progress: &dyn Progress) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let (record, bytes) = remote.manifest(name).await.map_err(|e| e.in_image(name))?;
+    let root = Manifest::root(&bytes);
+    if root != record.root {
+        return Err(Error::BadManifest(format!("manifest hashes to {root}, not to the image's root {}", record.root)).in_image(name));
+    }
+    let manifest = Manifest::from_bytes(&bytes).map_err(|e| e.in_image(name))?;
+    let t = Arc::new(open_target(target, manifest.source_size, opts.full)?);
+    let compare = !opts.full && !t.blank;
+    tracing::info!(image = name, target = %target.display(), delta = compare, "restore started");
+    progress.begin("restore", manifest.source_size);
+
+    let counters = Counters::default();
+    let rate = opts.rate_limit.map(RateLimit::new);
+    let mut digest = ExtentDigest::default();
+    let placed: Vec<(u64, Extent)> = manifest.placed().collect();
+    let tpath = target.display().to_string();
+    let io = |e: std::io::Error| Error::Target { path: tpath.clone(), message: e.to_string() };
+
+    let mut start = 0;
+    while start < placed.len() {
+        // A batch: up to BATCH data extents plus the holes between them.
+        let mut end = start;
+        let mut data = 0;
+        while end < placed.len() && data < BATCH {
+            if matches!(placed[end].1, Extent::Data(..)) {
+                data += 1;
+            }
+            end += 1;
+        }
+        let batch = placed[start..end].to_vec();
+        start = end;
+
+        // Compare with the target, and settle holes, on the blocking pool.
+        let t2 = t.clone();
+        let b2 = batch.clone();
+        let (matched, read, written) = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<Option<ChunkId>>, u64, u64)> {
+            let matched = b2
+                .par_iter()
+                .map(|&(off, e)| -> std::io::Result<(Option<ChunkId>, u64)> {
+                    match e {
+                        Extent::Data(len, id) if compare => {
+                            let mut buf = vec![0u8; len as usize];
+                            t2.file.read_exact_at(&mut buf, off)?;
+                            let actual = ChunkId::of(&buf);
+                            Ok(((actual == id).then_some(actual), len as u64))
+                        }
+                        _ => Ok((None, 0)),
+                    }
+                })
+                .collect::<std::io::Result<Vec<_>>>()?;
+            let read: u64 = matched.iter().map(|m| m.1).sum();
+            let (mut zr, mut zw) = (0, 0);
+            for &(off, e) in &b2 {
+                if let Extent::Hole(len) = e {
+                    let (r, w) = zero_range(&t2, off, len, compare)?;
+                    zr += r;
+                    zw += w;
+                }
+            }
+            Ok((matched.into_iter().map(|m| m.0).collect(), read + zr, zw))
+        })
+        .await
+        .expect("compare task")
+        .map_err(&io)?;
+        counters.read.fetch_add(read, Ordering::Relaxed);
+        counters.written.fetch_add(written, Ordering::Relaxed);
+
+        // Fetch, verify and write what differs, several chunks at once.
+        let todo: Vec<(u64, u32, ChunkId)> = batch
+            .iter()
+            .zip(&matched)
+            .filter_map(|(&(off, e), m)| match e {
+                Extent::Data(len, id) if m.is_none() => Some((off, len, id)),
+                _ => None,
+            })
+            .collect();
+        let fetched: Vec<(usize, ChunkId)> = futures::stream::iter(todo.into_iter().enumerate())
+            .map(|(i, (off, len, id))| {
+                let t = t.clone();
+                let counters = &counters;
+                let rate = &rate;
+                let io = &io;
+                async move {
+                    let z = remote.chunk(id).await?;
+                    counters.received.fetch_add(z.len() as u64, Ordering::Relaxed);
+                    if let Some(r) = rate {
+                        tokio::time::sleep(r.charge(z.len() as u64)).await;
+                    }
+                    let actual = tokio::task::spawn_blocking(move || -> Result<ChunkId> {
+                        let data = codec::decode(&id, &z)?;
+                        if data.len() != len as usize {
+                            return Err(Error::BadManifest(format!("chunk {id} is {} bytes, the manifest says {len}", data.len())));
+                        }
+                        t.file.write_all_at(&data, off).map_err(|e| Error::io("writing", e))?;
+                        Ok(ChunkId::of(&data))
+                    })
+                    .await
+                    .expect("write task")
+                    .map_err(|e| match e {
+                        Error::Io { source, .. } => io(source),
+                        e => e,
+                    })?;
+                    counters.written.fetch_add(len as u64, Ordering::Relaxed);
+                    counters.fetched.fetch_add(1, Ordering::Relaxed);
+                    Ok::<_, Error>((i, actual))
+                }
+            })
+            .buffer_unordered(opts.parallel.max(1))
+            .try_collect()
+            .await
+            .map_err(|e| e.in_image(name))?;
+        let mut fetched_ids = vec![None; fetched.len()];
+        for (i, id) in fetched {
+            fetched_ids[i] = Some(id);
+        }
+        let mut fetched_ids = fetched_ids.into_iter();
+        for (&(_, e), m) in batch.iter().zip(matched) {
+            let verified = match e {
+                Extent::Data(len, _) => {
+                    let id = match m {
+                        Some(id) => {
+                            counters.unchanged.fetch_add(1, Ordering::Relaxed);
+                            id
+                        }
+                        None => fetched_ids.next().flatten().expect("every differing chunk was fetched"),
+                    };
+                    Extent::Data(len, id)
+                }
+                hole => hole,
+            };
+            digest.push(&verified);
+            progress.advance(e.len());
+        }
+    }
+    t.file.sync_all().map_err(&io)?;
+    progress.finish();
+    if digest.finish() != ExtentDigest::of(&manifest) {
+        return Err(Error::RootMismatch(root.to_hex()).in_image(name));
+    }
+    let stats = manifest.stats();
+    let report = RestoreReport {
+        image: name.to_string(),
+        root,
+        source_size: manifest.source_size,
+        bytes_read: counters.read.into_inner(),
+        bytes_sent: 0,
+        bytes_received: counters.received.into_inner(),
+        bytes_written: counters.written.into_inner(),
+        chunks_total: stats.chunks,
+        chunks_new: counters.fetched.into_inner(),
+        chunks_unchanged: counters.unchanged.into_inner(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(?report, "restore done");
+    Ok(report)
+}
+
+#[derive(Default)]
+struct Counters {
+    read: AtomicU64,
+    written: AtomicU64,
+    received: AtomicU64,
+    fetched: AtomicU64,
+    unchanged: AtomicU64,
+}

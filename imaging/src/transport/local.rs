@@ -1,0 +1,37 @@
+//! A repository opened in-process is a remote too.
+
+use super::Remote;
+use crate::catalog::ImageRecord;
+use crate::error::Result;
+use crate::id::ChunkId;
+use crate::repo::Repository;
+
+impl Remote for Repository {
+    async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
+        Repository::begin_upload(self, name, replace).await
+    }
+    async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
+        Repository::missing(self, upload, ids).await
+    }
+    async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<()> {
+        Repository::put_chunk(self, upload, id, compressed).await.map(|_| ())
+    }
+    async fn commit(&self, upload: &str, manifest: Vec<u8>) -> Result<ImageRecord> {
+        Repository::commit(self, upload, manifest).await
+    }
+    async fn manifest(&self, name: &str) -> Result<(ImageRecord, Vec<u8>)> {
+        Repository::manifest(self, name).await
+    }
+    async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
+        Repository::chunk(self, id).await
+    }
+    async fn list(&self) -> Result<Vec<ImageRecord>> {
+        self.catalog().list().await
+    }
+    async fn delete(&self, name: &str) -> Result<()> {
+        self.catalog().delete(name).await
+    }
+    fn describe(&self) -> String {
+        "local store".into()
+    }
+}
