@@ -1,1 +1,25 @@
-fn main(){}
+//! The `parc` binary: command line, configuration, and the wiring of the
+//! domain crates (`imaging/`, `web/`).
+
+mod cli;
+mod commands;
+mod config;
+mod progress;
+mod units;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PARC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log.as_deref().unwrap_or(cli.command.default_log())));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub mod repo;
 pub mod restore;
 pub mod store;
 pub mod transport;
+pub mod verify;
 
 pub use capture::{capture, CaptureOptions, CaptureReport};
 pub use catalog::{Catalog, ImageRecord};
@@ -29,4 +30,5 @@ pub use id::ChunkId;
 pub use progress::{NoProgress, Progress};
 pub use repo::Repository;
 pub use restore::{restore, RestoreOptions, RestoreReport};
-pub use transport::{HttpRemote, Remote};
+pub use transport::{AnyRemote, HttpRemote, Remote};
+pub use verify::{verify, VerifyReport};

@@ -33,3 +33,50 @@ pub trait Remote: Send + Sync {
     /// A human-readable description of where images go, for messages.
     fn describe(&self) -> String;
 }
+
+/// Either kind of remote, chosen at run time (`--server` or `--store`).
+pub enum AnyRemote {
+    /// A parc server.
+    Http(HttpRemote),
+    /// A repository in a local directory.
+    Local(crate::repo::Repository),
+}
+
+macro_rules! delegate {
+    ($self:ident, $r:ident => $e:expr) => {
+        match $self {
+            AnyRemote::Http($r) => $e,
+            AnyRemote::Local($r) => $e,
+        }
+    };
+}
+
+impl Remote for AnyRemote {
+    async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
+        delegate!(self, r => r.begin_upload(name, replace).await)
+    }
+    async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
+        delegate!(self, r => Remote::missing(r, upload, ids).await)
+    }
+    async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<()> {
+        delegate!(self, r => Remote::put_chunk(r, upload, id, compressed).await)
+    }
+    async fn commit(&self, upload: &str, manifest: Vec<u8>) -> Result<ImageRecord> {
+        delegate!(self, r => Remote::commit(r, upload, manifest).await)
+    }
+    async fn manifest(&self, name: &str) -> Result<(ImageRecord, Vec<u8>)> {
+        delegate!(self, r => Remote::manifest(r, name).await)
+    }
+    async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
+        delegate!(self, r => Remote::chunk(r, id).await)
+    }
+    async fn list(&self) -> Result<Vec<ImageRecord>> {
+        delegate!(self, r => Remote::list(r).await)
+    }
+    async fn delete(&self, name: &str) -> Result<()> {
+        delegate!(self, r => Remote::delete(r, name).await)
+    }
+    fn describe(&self) -> String {
+        delegate!(self, r => r.describe())
+    }
+}

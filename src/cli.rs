@@ -1,0 +1,201 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// parc: network-boot imaging and fleet lifecycle.
+///
+/// Configuration comes from, in increasing priority: built-in defaults, the
+/// TOML file (`--config`, default /etc/parc/parc.toml when it exists),
+/// environment variables `PARC_<SECTION>__<KEY>` (e.g. PARC_SERVER__LISTEN),
+/// and command-line flags. Logs go to stderr; PARC_LOG=debug for more.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "PARC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log filter, e.g. `info`, `debug`, `parc_imaging=trace` (or PARC_LOG).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the parc server: HTTP API and image repository.
+    Serve(ServeArgs),
+    /// Capture, restore and manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Maintain a chunk store: garbage collection and integrity checks.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Measure parc against its peer tools.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+impl Command {
+    /// Servers log what they do; client commands only warnings, since they draw progress bars.
+    pub fn default_log(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address for the HTTP API [config: server.listen, default 127.0.0.1:7420].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Where the catalog (parc.db) and chunks live [config: server.data_dir,
+    /// default /var/lib/parc as root, else ~/.local/share/parc].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where images are: a server, or a data directory opened directly.
+#[derive(Args, Debug, Clone)]
+pub struct Location {
+    /// parc server URL [config: client.server, default http://127.0.0.1:7420].
+    #[arg(long, global = true, conflicts_with = "store")]
+    pub server: Option<String>,
+    /// Work on a data directory directly instead of a server (the server's
+    /// data_dir, or any directory: created if absent).
+    #[arg(long, global = true)]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Output {
+    /// Print one JSON object at the end instead of text and progress bars.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Capture a block device or raw disk-image file as an image.
+    Capture {
+        /// Block device or raw disk-image file to read.
+        source: PathBuf,
+        /// Name of the new image.
+        #[arg(long)]
+        name: String,
+        /// Replace an existing image with the same name.
+        #[arg(long)]
+        replace: bool,
+        /// zstd level for new chunks (1-19) [config: imaging.level, default 3].
+        #[arg(long)]
+        level: Option<i32>,
+        /// Chunk uploads in flight at once [config: imaging.parallel, default 8].
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Cap the source read rate, e.g. 50M (bytes per second).
+        #[arg(long, value_parser = crate::units::parse_bytes)]
+        limit_rate: Option<u64>,
+        #[command(flatten)]
+        at: Location,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Restore an image onto a block device or raw disk-image file.
+    ///
+    /// By default only chunks that differ from what the target already holds
+    /// are fetched and written (delta restore); --full rewrites everything.
+    Restore {
+        /// Image name.
+        name: String,
+        /// Block device or file to write (a missing file is created).
+        target: PathBuf,
+        /// Write every byte without comparing with the target first.
+        #[arg(long)]
+        full: bool,
+        /// Chunk downloads in flight at once [config: imaging.parallel, default 8].
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Cap the download rate, e.g. 50M (bytes per second).
+        #[arg(long, value_parser = crate::units::parse_bytes)]
+        limit_rate: Option<u64>,
+        #[command(flatten)]
+        at: Location,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List images.
+    List {
+        #[command(flatten)]
+        at: Location,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show one image: sizes, chunks, root hash, how it was made.
+    Show {
+        /// Image name.
+        name: String,
+        #[command(flatten)]
+        at: Location,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Delete an image (its chunks are freed by `parc store gc`).
+    Delete {
+        /// Image name.
+        name: String,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Fetch and check every chunk of an image without writing anything.
+    Verify {
+        /// Image name.
+        name: String,
+        /// Chunk downloads in flight at once.
+        #[arg(long)]
+        parallel: Option<usize>,
+        #[command(flatten)]
+        at: Location,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreDir {
+    /// The data directory [config: server.data_dir].
+    #[arg(long, alias = "data-dir")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Delete chunks no image references. Chunks an upload in flight may
+    /// need, and chunks younger than --grace, are kept.
+    Gc {
+        #[command(flatten)]
+        dir: StoreDir,
+        /// Keep unreferenced chunks written within this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Read and verify every chunk; report bad or missing chunks with the
+    /// images they affect. Exits non-zero when anything is wrong.
+    Check {
+        #[command(flatten)]
+        dir: StoreDir,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Capture/restore throughput vs zstd, and dedup/delta ratios, on a real ext4 image.
+    Imaging(crate::commands::bench::ImagingBenchArgs),
+}

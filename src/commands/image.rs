@@ -1,0 +1,126 @@
+//! `parc image …`: capture, restore, list, show, delete, verify.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use parc_imaging::format::Manifest;
+use parc_imaging::{CaptureOptions, Remote, RestoreOptions};
+
+use super::{open_location, print_json};
+use crate::cli::ImageCommand;
+use crate::config::Config;
+use crate::progress::Bars;
+use crate::units::human;
+
+pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ImageCommand::Capture { source, name, replace, level, parallel, limit_rate, at, out } => {
+            let remote = open_location(&cfg, &at).await?;
+            let mut opts = CaptureOptions::new(&name);
+            opts.replace = replace;
+            opts.level = level.unwrap_or(cfg.imaging.level);
+            opts.parallel = parallel.unwrap_or(cfg.imaging.parallel);
+            opts.rate_limit = limit_rate;
+            let bars = Bars::new(out.json);
+            let r = parc_imaging::capture(&source, &remote, &opts, &bars)
+                .await
+                .with_context(|| format!("capturing {} to {}", source.display(), remote.describe()))?;
+            if out.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "captured {} as {:?}: {} read, {} sent ({} of {} chunks new), {} of holes, {:.1}s\nroot {}",
+                    source.display(),
+                    r.image,
+                    human(r.bytes_read),
+                    human(r.bytes_sent),
+                    r.chunks_new,
+                    r.chunks_total,
+                    human(r.hole_bytes),
+                    r.seconds,
+                    r.root
+                );
+            }
+        }
+        ImageCommand::Restore { name, target, full, parallel, limit_rate, at, out } => {
+            let remote = open_location(&cfg, &at).await?;
+            let opts = RestoreOptions { full, parallel: parallel.unwrap_or(cfg.imaging.parallel), rate_limit: limit_rate };
+            let bars = Bars::new(out.json);
+            let r = parc_imaging::restore(&name, &target, &remote, &opts, &bars)
+                .await
+                .with_context(|| format!("restoring {name:?} from {} onto {}", remote.describe(), target.display()))?;
+            if out.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "restored {:?} onto {}: {} received, {} written, {} of {} chunks already in place, {:.1}s; verified root {}",
+                    r.image,
+                    target.display(),
+                    human(r.bytes_received),
+                    human(r.bytes_written),
+                    r.chunks_unchanged,
+                    r.chunks_total,
+                    r.seconds,
+                    r.root
+                );
+            }
+        }
+        ImageCommand::List { at, out } => {
+            let remote = open_location(&cfg, &at).await?;
+            let images = remote.list().await?;
+            if out.json {
+                print_json(&images);
+            } else if images.is_empty() {
+                println!("no images");
+            } else {
+                println!("{:<32} {:>10} {:>10} {:>8}  ROOT", "NAME", "SIZE", "DATA", "CHUNKS");
+                for i in images {
+                    println!("{:<32} {:>10} {:>10} {:>8}  {}", i.name, human(i.source_size), human(i.data_bytes), i.chunks, &i.root.to_hex()[..16]);
+                }
+            }
+        }
+        ImageCommand::Show { name, at, out } => {
+            let remote = open_location(&cfg, &at).await?;
+            let (rec, bytes) = remote.manifest(&name).await?;
+            let m = Manifest::from_bytes(&bytes).with_context(|| format!("image {name:?}"))?;
+            let stats = m.stats();
+            if out.json {
+                print_json(&serde_json::json!({
+                    "image": rec, "format_version": m.version, "chunking": m.chunking,
+                    "compression": m.compression, "created": m.created, "stats": stats,
+                }));
+            } else {
+                println!("image        {}", rec.name);
+                println!("root         {}", rec.root);
+                println!("size         {} ({} bytes)", human(m.source_size), m.source_size);
+                println!("data         {} in {} chunks ({} distinct)", human(stats.data_bytes), stats.chunks, stats.unique_chunks);
+                println!("holes        {}", human(stats.hole_bytes));
+                println!("chunking     fastcdc {}/{}/{} bytes", m.chunking.min, m.chunking.avg, m.chunking.max);
+                println!("compression  zstd level {}", m.compression.level);
+                println!("captured     from {} on {} by {} at unix {}", m.created.source, m.created.host, m.created.tool, m.created.unix_time);
+            }
+        }
+        ImageCommand::Delete { name, at } => {
+            let remote = open_location(&cfg, &at).await?;
+            remote.delete(&name).await?;
+            println!("deleted {name:?}; run `parc store gc` to free its chunks");
+        }
+        ImageCommand::Verify { name, parallel, at, out } => {
+            let remote = open_location(&cfg, &at).await?;
+            let bars = Bars::new(out.json);
+            let r = parc_imaging::verify(&name, &remote, parallel.unwrap_or(cfg.imaging.parallel), &bars).await?;
+            if out.json {
+                print_json(&r);
+            } else {
+                for b in &r.bad {
+                    println!("image {:?}: chunk {}: {}", r.image, b.chunk, b.problem);
+                }
+                println!("{:?}: {} chunks checked, {} bad", r.image, r.chunks_checked, r.bad.len());
+            }
+            if !r.bad.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

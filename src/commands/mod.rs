@@ -1,0 +1,40 @@
+//! One module per top-level command.
+
+pub mod bench;
+mod image;
+mod serve;
+mod store;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use parc_imaging::{AnyRemote, HttpRemote, Repository};
+
+use crate::cli::{Cli, Command, Location};
+use crate::config::Config;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve::run(cfg, args).await,
+        Command::Image(cmd) => image::run(cfg, cmd).await,
+        Command::Store(cmd) => store::run(cfg, cmd).await,
+        Command::Bench(cmd) => bench::run(cfg, cmd).await,
+    }
+}
+
+/// Opens what `--server`/`--store` (or the configuration) point at.
+pub async fn open_location(cfg: &Config, at: &Location) -> anyhow::Result<AnyRemote> {
+    Ok(match (&at.store, &at.server) {
+        (Some(dir), _) => AnyRemote::Local(
+            Repository::open_dir(dir).await.with_context(|| format!("opening the store in {}", dir.display()))?,
+        ),
+        (None, server) => AnyRemote::Http(HttpRemote::new(server.as_deref().unwrap_or(&cfg.client.server))?),
+    })
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+}

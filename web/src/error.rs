@@ -1,0 +1,60 @@
+//! Domain errors as HTTP answers: a status and `{"error": "…"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use parc_imaging::{ChunkError, Error};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An answer with an explicit status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    /// A chunk the server already stored turned out bad: that is the
+    /// server's fault, not the client's.
+    pub fn from_stored(e: Error) -> Self {
+        match e {
+            Error::Chunk(c) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{c}; the stored copy was quarantined: re-capture an image holding it, and run `parc store check`"),
+            ),
+            e => e.into(),
+        }
+    }
+}
+
+/// The status an error deserves; a wrapped error keeps its inner error's.
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NoSuchImage(_) | Error::NoSuchUpload(_) | Error::MissingChunk(_) => StatusCode::NOT_FOUND,
+        Error::ImageExists(_) | Error::ChunksAbsent { .. } => StatusCode::CONFLICT,
+        Error::BadName(_) | Error::BadManifest(_) => StatusCode::BAD_REQUEST,
+        Error::Chunk(ChunkError::HashMismatch { .. } | ChunkError::Undecodable { .. }) => StatusCode::BAD_REQUEST,
+        Error::InImage { source, .. } => status_of(source),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = status_of(&e);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self { status, message: e.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}

@@ -1,0 +1,123 @@
+//! The image API: uploads (start, which chunks are missing, put chunks,
+//! commit), image listing and deletion, manifest and chunk downloads.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use parc_imaging::codec::MAX_CHUNK_LEN;
+use parc_imaging::{ChunkId, ImageRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Most ids one "missing" request may ask about.
+const MAX_IDS_PER_QUERY: usize = 65_536;
+/// Largest manifest accepted (about 8 million extents).
+const MAX_MANIFEST: usize = 1 << 30;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Routes under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images", get(list))
+        .route("/images/{name}", get(show).delete(delete))
+        .route("/images/{name}/manifest", get(manifest))
+        .route("/uploads", post(begin))
+        .route("/uploads/{upload}", axum::routing::delete(abort))
+        .route("/uploads/{upload}/missing", post(missing))
+        .route(
+            "/uploads/{upload}/chunks/{chunk}",
+            put(put_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK_LEN + (MAX_CHUNK_LEN >> 7) + 1024)),
+        )
+        .route("/uploads/{upload}/commit", post(commit).layer(DefaultBodyLimit::max(MAX_MANIFEST)))
+        .route("/chunks/{chunk}", get(chunk))
+        .route("/stats", get(stats))
+}
+
+fn parse_chunk(s: &str) -> ApiResult<ChunkId> {
+    s.parse().map_err(|e: parc_imaging::id::BadChunkId| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<ImageRecord>>> {
+    Ok(Json(s.repo.catalog().list().await?))
+}
+
+async fn show(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ImageRecord>> {
+    Ok(Json(s.repo.catalog().get(&name).await?))
+}
+
+async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.repo.catalog().delete(&name).await?;
+    tracing::info!(image = %name, "image deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn manifest(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    let (rec, bytes) = s.repo.manifest(&name).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::ETAG, format!("\"{}\"", rec.root))], bytes))
+}
+
+#[derive(Deserialize)]
+struct BeginUpload {
+    name: String,
+    #[serde(default)]
+    replace: bool,
+}
+
+#[derive(Serialize)]
+struct UploadStarted {
+    upload: String,
+}
+
+async fn begin(State(s): State<AppState>, Json(req): Json<BeginUpload>) -> ApiResult<(StatusCode, Json<UploadStarted>)> {
+    let upload = s.repo.begin_upload(&req.name, req.replace).await?;
+    Ok((StatusCode::CREATED, Json(UploadStarted { upload })))
+}
+
+async fn abort(State(s): State<AppState>, Path(upload): Path<String>) -> ApiResult<StatusCode> {
+    s.repo.abort(&upload).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct MissingQuery {
+    chunks: Vec<ChunkId>,
+}
+
+#[derive(Serialize)]
+struct MissingAnswer {
+    missing: Vec<ChunkId>,
+}
+
+async fn missing(State(s): State<AppState>, Path(upload): Path<String>, Json(q): Json<MissingQuery>) -> ApiResult<Json<MissingAnswer>> {
+    if q.chunks.len() > MAX_IDS_PER_QUERY {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("at most {MAX_IDS_PER_QUERY} chunk ids per request")));
+    }
+    Ok(Json(MissingAnswer { missing: s.repo.missing(&upload, q.chunks).await? }))
+}
+
+async fn put_chunk(State(s): State<AppState>, Path((upload, chunk)): Path<(String, String)>, body: Bytes) -> ApiResult<StatusCode> {
+    let id = parse_chunk(&chunk)?;
+    let stored = s.repo.put_chunk(&upload, id, body).await.inspect_err(|e| tracing::warn!(chunk = %id, error = %e, "chunk refused"))?;
+    Ok(if stored { StatusCode::CREATED } else { StatusCode::OK })
+}
+
+async fn commit(State(s): State<AppState>, Path(upload): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    let rec = s.repo.commit(&upload, body.to_vec()).await?;
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+async fn chunk(State(s): State<AppState>, Path(chunk): Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = parse_chunk(&chunk)?;
+    let bytes = s.repo.chunk(id).await.map_err(ApiError::from_stored)?;
+    Ok(([(header::CONTENT_TYPE, "application/zstd")], bytes))
+}
+
+async fn stats(State(s): State<AppState>) -> Json<parc_imaging::repo::TransferStats> {
+    Json(s.repo.transfer_stats())
+}
