@@ -254,7 +254,8 @@ impl Repository {
         let now = SystemTime::now();
         let mut cutoff = now.checked_sub(grace).unwrap_or(UNIX_EPOCH);
         if let Some(started) = self.catalog.oldest_open_upload().await? {
-            let t = UNIX_EPOCH + Duration::from_secs((started - 60).max(0) as u64);
+            // started_at is floored to the second, so this errs on the side of keeping.
+            let t = UNIX_EPOCH + Duration::from_secs(started.max(0) as u64);
             cutoff = cutoff.min(t);
         }
         let refs = self.references().await?;

@@ -7,6 +7,7 @@
 //! sequence of verified extents must hash to the manifest's, so a restore
 //! never reports success over data it did not check.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::Path;
@@ -67,8 +68,10 @@ pub struct RestoreReport {
     pub bytes_written: u64,
     /// Chunk references in the image.
     pub chunks_total: u64,
-    /// Chunks fetched and written.
+    /// Distinct chunks fetched and written.
     pub chunks_new: u64,
+    /// Distinct chunks copied from elsewhere on the target instead of fetched.
+    pub chunks_copied: u64,
     /// Chunks already correct on the target.
     pub chunks_unchanged: u64,
     /// Wall time.
@@ -162,6 +165,11 @@ fn zero_range(t: &Target, offset: u64, len: u64, compare: bool) -> std::io::Resu
 }
 
 /// Restores image `name` from `remote` onto `target`.
+///
+/// Two passes: the first compares each data extent with the target (delta)
+/// and settles holes; the second fetches each differing chunk once, however
+/// many times the image repeats it, or copies it from wherever the target
+/// already holds those bytes, verifies it and writes it to every place it goes.
 pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &RestoreOptions, progress: &dyn Progress) -> Result<RestoreReport> {
     let started = Instant::now();
     let (record, bytes) = remote.manifest(name).await.map_err(|e| e.in_image(name))?;
@@ -173,133 +181,104 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
     let t = Arc::new(open_target(target, manifest.source_size, opts.full)?);
     let compare = !opts.full && !t.blank;
     tracing::info!(image = name, target = %target.display(), delta = compare, "restore started");
-    progress.begin("restore", manifest.source_size);
-
-    let counters = Counters::default();
-    let rate = opts.rate_limit.map(RateLimit::new);
-    let mut digest = ExtentDigest::default();
-    let placed: Vec<(u64, Extent)> = manifest.placed().collect();
     let tpath = target.display().to_string();
     let io = |e: std::io::Error| Error::Target { path: tpath.clone(), message: e.to_string() };
+    let counters = Counters::default();
+    let placed: Vec<(u64, Extent)> = manifest.placed().collect();
 
+    // Pass 1: compare with the target and settle holes, batch by batch.
+    progress.begin(if compare { "compare" } else { "prepare" }, manifest.source_size);
+    let mut verified: Vec<Option<ChunkId>> = vec![None; placed.len()];
+    let mut seeds: HashMap<ChunkId, u64> = HashMap::new();
     let mut start = 0;
     while start < placed.len() {
-        // A batch: up to BATCH data extents plus the holes between them.
         let mut end = start;
         let mut data = 0;
         while end < placed.len() && data < BATCH {
-            if matches!(placed[end].1, Extent::Data(..)) {
-                data += 1;
-            }
+            data += matches!(placed[end].1, Extent::Data(..)) as usize;
             end += 1;
         }
         let batch = placed[start..end].to_vec();
-        start = end;
-
-        // Compare with the target, and settle holes, on the blocking pool.
         let t2 = t.clone();
-        let b2 = batch.clone();
-        let (matched, read, written) = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<Option<ChunkId>>, u64, u64)> {
-            let matched = b2
-                .par_iter()
-                .map(|&(off, e)| -> std::io::Result<(Option<ChunkId>, u64)> {
-                    match e {
-                        Extent::Data(len, id) if compare => {
-                            let mut buf = vec![0u8; len as usize];
-                            t2.file.read_exact_at(&mut buf, off)?;
-                            let actual = ChunkId::of(&buf);
-                            Ok(((actual == id).then_some(actual), len as u64))
-                        }
-                        _ => Ok((None, 0)),
-                    }
-                })
-                .collect::<std::io::Result<Vec<_>>>()?;
-            let read: u64 = matched.iter().map(|m| m.1).sum();
-            let (mut zr, mut zw) = (0, 0);
-            for &(off, e) in &b2 {
-                if let Extent::Hole(len) = e {
-                    let (r, w) = zero_range(&t2, off, len, compare)?;
-                    zr += r;
-                    zw += w;
-                }
-            }
-            Ok((matched.into_iter().map(|m| m.0).collect(), read + zr, zw))
-        })
-        .await
-        .expect("compare task")
-        .map_err(&io)?;
+        let (matched, read, written) = tokio::task::spawn_blocking(move || compare_batch(&t2, &batch, compare))
+            .await
+            .expect("compare task")
+            .map_err(&io)?;
         counters.read.fetch_add(read, Ordering::Relaxed);
         counters.written.fetch_add(written, Ordering::Relaxed);
+        for (k, m) in matched.into_iter().enumerate() {
+            if let Some(id) = m {
+                verified[start + k] = Some(id);
+                seeds.entry(id).or_insert(placed[start + k].0);
+                counters.unchanged.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        progress.advance(placed[start..end].iter().map(|(_, e)| e.len()).sum());
+        start = end;
+    }
+    progress.finish();
 
-        // Fetch, verify and write what differs, several chunks at once.
-        let todo: Vec<(u64, u32, ChunkId)> = batch
-            .iter()
-            .zip(&matched)
-            .filter_map(|(&(off, e), m)| match e {
-                Extent::Data(len, id) if m.is_none() => Some((off, len, id)),
-                _ => None,
-            })
-            .collect();
-        let fetched: Vec<(usize, ChunkId)> = futures::stream::iter(todo.into_iter().enumerate())
-            .map(|(i, (off, len, id))| {
-                let t = t.clone();
-                let counters = &counters;
-                let rate = &rate;
-                let io = &io;
-                async move {
-                    let z = remote.chunk(id).await?;
-                    counters.received.fetch_add(z.len() as u64, Ordering::Relaxed);
-                    if let Some(r) = rate {
-                        tokio::time::sleep(r.charge(z.len() as u64)).await;
-                    }
-                    let actual = tokio::task::spawn_blocking(move || -> Result<ChunkId> {
-                        let data = codec::decode(&id, &z)?;
-                        if data.len() != len as usize {
-                            return Err(Error::BadManifest(format!("chunk {id} is {} bytes, the manifest says {len}", data.len())));
+    // Pass 2: each differing chunk once, written everywhere it goes.
+    let mut order: Vec<ChunkId> = Vec::new();
+    let mut needs: HashMap<ChunkId, (u32, Vec<u64>)> = HashMap::new();
+    for (i, &(off, e)) in placed.iter().enumerate() {
+        if let (Extent::Data(len, id), None) = (e, verified[i]) {
+            needs.entry(id).or_insert_with(|| {
+                order.push(id);
+                (len, Vec::new())
+            }).1.push(off);
+        }
+    }
+    progress.begin("fetch", needs.values().map(|(len, offs)| *len as u64 * offs.len() as u64).sum());
+    let rate = opts.rate_limit.map(RateLimit::new);
+    let written_ids: HashMap<ChunkId, ChunkId> = futures::stream::iter(order)
+        .map(|id| {
+            let (len, offsets) = needs[&id].clone();
+            let seed = seeds.get(&id).copied();
+            let (t, counters, rate, io) = (t.clone(), &counters, &rate, &io);
+            async move {
+                let z = match seed {
+                    Some(_) => None,
+                    None => {
+                        let z = remote.chunk(id).await?;
+                        counters.received.fetch_add(z.len() as u64, Ordering::Relaxed);
+                        if let Some(r) = rate {
+                            tokio::time::sleep(r.charge(z.len() as u64)).await;
                         }
-                        t.file.write_all_at(&data, off).map_err(|e| Error::io("writing", e))?;
-                        Ok(ChunkId::of(&data))
-                    })
+                        Some(z)
+                    }
+                };
+                let n = offsets.len() as u64;
+                let actual = tokio::task::spawn_blocking(move || place_chunk(&t, id, len, z, seed, &offsets))
                     .await
                     .expect("write task")
                     .map_err(|e| match e {
                         Error::Io { source, .. } => io(source),
                         e => e,
                     })?;
-                    counters.written.fetch_add(len as u64, Ordering::Relaxed);
-                    counters.fetched.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, Error>((i, actual))
-                }
-            })
-            .buffer_unordered(opts.parallel.max(1))
-            .try_collect()
-            .await
-            .map_err(|e| e.in_image(name))?;
-        let mut fetched_ids = vec![None; fetched.len()];
-        for (i, id) in fetched {
-            fetched_ids[i] = Some(id);
-        }
-        let mut fetched_ids = fetched_ids.into_iter();
-        for (&(_, e), m) in batch.iter().zip(matched) {
-            let verified = match e {
-                Extent::Data(len, _) => {
-                    let id = match m {
-                        Some(id) => {
-                            counters.unchanged.fetch_add(1, Ordering::Relaxed);
-                            id
-                        }
-                        None => fetched_ids.next().flatten().expect("every differing chunk was fetched"),
-                    };
-                    Extent::Data(len, id)
-                }
-                hole => hole,
-            };
-            digest.push(&verified);
-            progress.advance(e.len());
-        }
-    }
+                counters.written.fetch_add(len as u64 * n, Ordering::Relaxed);
+                let which = if seed.is_some() { &counters.copied } else { &counters.fetched };
+                which.fetch_add(1, Ordering::Relaxed);
+                progress.advance(len as u64 * n);
+                Ok::<_, Error>((id, actual))
+            }
+        })
+        .buffer_unordered(opts.parallel.max(1))
+        .try_collect()
+        .await
+        .map_err(|e| e.in_image(name))?;
     t.file.sync_all().map_err(&io)?;
     progress.finish();
+
+    // The extents as verified must hash like the manifest's.
+    let mut digest = ExtentDigest::default();
+    for (i, &(_, e)) in placed.iter().enumerate() {
+        let checked = match e {
+            Extent::Data(len, id) => Extent::Data(len, verified[i].or_else(|| written_ids.get(&id).copied()).unwrap_or(ChunkId::from_bytes([0; 32]))),
+            hole => hole,
+        };
+        digest.push(&checked);
+    }
     if digest.finish() != ExtentDigest::of(&manifest) {
         return Err(Error::RootMismatch(root.to_hex()).in_image(name));
     }
@@ -314,11 +293,65 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
         bytes_written: counters.written.into_inner(),
         chunks_total: stats.chunks,
         chunks_new: counters.fetched.into_inner(),
+        chunks_copied: counters.copied.into_inner(),
         chunks_unchanged: counters.unchanged.into_inner(),
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?report, "restore done");
     Ok(report)
+}
+
+/// Pass 1 for one batch: which data extents already hold the right bytes
+/// (with their verified ids), and holes made zero. Returns (matches, bytes read, bytes written).
+fn compare_batch(t: &Target, batch: &[(u64, Extent)], compare: bool) -> std::io::Result<(Vec<Option<ChunkId>>, u64, u64)> {
+    let matched = batch
+        .par_iter()
+        .map(|&(off, e)| -> std::io::Result<(Option<ChunkId>, u64)> {
+            match e {
+                Extent::Data(len, id) if compare => {
+                    let mut buf = vec![0u8; len as usize];
+                    t.file.read_exact_at(&mut buf, off)?;
+                    let actual = ChunkId::of(&buf);
+                    Ok(((actual == id).then_some(actual), len as u64))
+                }
+                _ => Ok((None, 0)),
+            }
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut read: u64 = matched.iter().map(|m| m.1).sum();
+    let mut written = 0;
+    for &(off, e) in batch {
+        if let Extent::Hole(len) = e {
+            let (r, w) = zero_range(t, off, len, compare)?;
+            read += r;
+            written += w;
+        }
+    }
+    Ok((matched.into_iter().map(|m| m.0).collect(), read, written))
+}
+
+/// Pass 2 for one chunk: decode fetched bytes (or read the copy already on
+/// the target), verify, write at every offset. Returns the verified id.
+fn place_chunk(t: &Target, id: ChunkId, len: u32, fetched: Option<Vec<u8>>, seed: Option<u64>, offsets: &[u64]) -> Result<ChunkId> {
+    let data = match (fetched, seed) {
+        (Some(z), _) => codec::decode(&id, &z)?,
+        (None, Some(at)) => {
+            let mut buf = vec![0u8; len as usize];
+            t.file.read_exact_at(&mut buf, at).map_err(|e| Error::io("reading", e))?;
+            if ChunkId::of(&buf) != id {
+                return Err(Error::Target { path: String::new(), message: format!("bytes at offset {at} changed during the restore") });
+            }
+            buf
+        }
+        (None, None) => unreachable!("a chunk is either fetched or copied"),
+    };
+    if data.len() != len as usize {
+        return Err(Error::BadManifest(format!("chunk {id} is {} bytes, the manifest says {len}", data.len())));
+    }
+    for &off in offsets {
+        t.file.write_all_at(&data, off).map_err(|e| Error::io("writing", e))?;
+    }
+    Ok(ChunkId::of(&data))
 }
 
 #[derive(Default)]
@@ -327,5 +360,6 @@ struct Counters {
     written: AtomicU64,
     received: AtomicU64,
     fetched: AtomicU64,
+    copied: AtomicU64,
     unchanged: AtomicU64,
 }

@@ -1,0 +1,226 @@
+//! Fixtures shared by parc's integration tests and `parc bench`: real files
+//! copied from the system, real ext4 filesystems made by `mkfs.ext4 -d`,
+//! a `parc serve` child process torn down on drop.
+//!
+//! A missing tool is an error that names the Debian package to install;
+//! nothing here skips.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Runs a command, failing with its stderr when it does not succeed.
+pub fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e} (is its package installed? see README)"))?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fails with the package to install when `tool` is not on PATH (or in /sbin).
+pub fn require_tool(tool: &str, package: &str) -> Result<PathBuf, String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).map(|d| Path::new(d).join(tool)).find(|p| p.is_file());
+    found.ok_or_else(|| format!("{tool} is required: apt-get install {package}"))
+}
+
+/// Copies regular files from `sources` (walked in sorted order, so the same
+/// system gives the same selection) into `dest` until `max_bytes` are copied.
+/// Returns (files, bytes).
+pub fn copy_files(sources: &[&Path], dest: &Path, max_bytes: u64) -> std::io::Result<(u64, u64)> {
+    let mut stack: Vec<(PathBuf, PathBuf)> = sources.iter().rev().map(|s| (s.to_path_buf(), dest.join(s.file_name().unwrap_or_default()))).collect();
+    let (mut files, mut bytes) = (0u64, 0u64);
+    while let Some((src, dst)) = stack.pop() {
+        let Ok(md) = fs::symlink_metadata(&src) else { continue };
+        if md.is_dir() {
+            let Ok(rd) = fs::read_dir(&src) else { continue };
+            let mut names: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+            names.sort();
+            for n in names.into_iter().rev() {
+                stack.push((src.join(&n), dst.join(&n)));
+            }
+        } else if md.is_file() && md.len() > 0 {
+            if bytes + md.len() > max_bytes {
+                continue;
+            }
+            fs::create_dir_all(dst.parent().unwrap())?;
+            if fs::copy(&src, &dst).is_ok() {
+                files += 1;
+                bytes += md.len();
+            }
+        }
+    }
+    Ok((files, bytes))
+}
+
+/// All regular files under `dir`, sorted.
+pub fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Changes every `1/fraction_inverse`-th file in place (same size): 4 KiB of
+/// its middle is overwritten with pseudo-random bytes. Returns how many.
+pub fn change_files(dir: &Path, fraction_inverse: usize, seed: u64) -> std::io::Result<usize> {
+    let files = list_files(dir);
+    let mut changed = 0;
+    for (i, f) in files.iter().enumerate() {
+        if i % fraction_inverse != fraction_inverse / 2 {
+            continue;
+        }
+        let len = fs::metadata(f)?.len();
+        let n = len.min(4096);
+        let mut h = fs::OpenOptions::new().write(true).open(f)?;
+        h.seek(SeekFrom::Start((len - n) / 2))?;
+        h.write_all(&pseudo_random(n as usize, seed ^ i as u64))?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Deterministic bytes that do not compress (xorshift).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Makes an ext4 filesystem image of `size` bytes holding `dir`, with fixed
+/// UUID and hash seed so that two images of similar trees lay out alike.
+pub fn mkfs_ext4(dir: &Path, image: &Path, size: u64) -> Result<(), String> {
+    require_tool("mkfs.ext4", "e2fsprogs")?;
+    let _ = fs::remove_file(image);
+    let f = fs::File::create(image).map_err(|e| e.to_string())?;
+    f.set_len(size).map_err(|e| e.to_string())?;
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-U", "6f1c1e8e-4d2b-4f43-9a55-1c2d3e4f5a6b"])
+        .args(["-E", "hash_seed=0b7c5a4e-9f1d-4c2b-8a3e-5d6f7a8b9c0d,root_owner=0:0"])
+        .arg("-d")
+        .arg(dir)
+        .arg(image)
+        .env("E2FSPROGS_FAKE_TIME", "1790000000"))?;
+    run(Command::new("e2fsck").args(["-fn"]).arg(image)).map(|_| ())
+}
+
+/// Bytes actually allocated to a file (sparse files use less than their size).
+pub fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
+}
+
+/// Sum of file sizes under `dir`, skipping names that start with '.'.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    list_files(dir)
+        .iter()
+        .filter(|p| !p.strip_prefix(dir).unwrap().components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')))
+        .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// True when the two files have the same bytes.
+pub fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(fa), Ok(fb)) = (fs::File::open(a), fs::File::open(b)) else { return false };
+    if fa.metadata().map(|m| m.len()).ok() != fb.metadata().map(|m| m.len()).ok() {
+        return false;
+    }
+    let (mut ra, mut rb) = (BufReader::with_capacity(1 << 20, fa), BufReader::with_capacity(1 << 20, fb));
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let na = read_full(&mut ra, &mut ba);
+        let nb = read_full(&mut rb, &mut bb);
+        if na != nb || ba[..na] != bb[..nb] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// A `parc serve` child on a loopback port chosen by the kernel; killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `parc serve` with `data_dir`, waiting until it listens.
+    pub fn start(parc: &Path, data_dir: &Path) -> Result<Self, String> {
+        let mut child = Command::new(parc)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("PARC_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting parc serve: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
+        match url {
+            Some(url) => Ok(Self { child, url, data_dir: data_dir.to_path_buf() }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!("parc serve did not report its address (said {line:?})"))
+            }
+        }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Stops the server now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
