@@ -7,6 +7,11 @@ mod config;
 mod progress;
 mod units;
 
+// Capture and restore allocate and free many 16-256 KiB buffers; glibc maps
+// and unmaps those one by one (page faults, syscalls), mimalloc reuses them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

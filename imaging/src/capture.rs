@@ -85,7 +85,7 @@ pub struct CaptureReport {
 struct Hashed {
     len: u32,
     id: ChunkId,
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
 }
 
 enum Item {
@@ -197,23 +197,25 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             let new_chunks = &new_chunks;
             async move {
                 let items = hash_batch(batch?).await;
-                // Ask only about ids this capture has not already settled.
+                // Ask only about ids no earlier batch has claimed. Claiming
+                // at once keeps concurrent batches from sending a chunk twice;
+                // every batch finishes before the commit, so a claimed chunk
+                // is stored by then.
                 let ask: Vec<ChunkId> = {
-                    let k = known.lock().unwrap();
-                    let mut seen = HashSet::new();
+                    let mut k = known.lock().unwrap();
                     items
                         .iter()
                         .filter_map(|i| match i {
-                            Item::Data(h) if !k.contains(&h.id) && seen.insert(h.id) => Some(h.id),
+                            Item::Data(h) if k.insert(h.id) => Some(h.id),
                             _ => None,
                         })
                         .collect()
                 };
                 let missing: HashSet<ChunkId> =
-                    if ask.is_empty() { HashSet::new() } else { remote.missing(upload, ask.clone()).await?.into_iter().collect() };
+                    if ask.is_empty() { HashSet::new() } else { remote.missing(upload, ask).await?.into_iter().collect() };
                 // Move the bytes of chunks to send out of the batch; free the rest now.
                 let mut items = items;
-                let mut to_send: Vec<(ChunkId, Vec<u8>)> = Vec::new();
+                let mut to_send: Vec<(ChunkId, bytes::Bytes)> = Vec::new();
                 let mut picked = HashSet::new();
                 for i in items.iter_mut() {
                     if let Item::Data(h) = i {
@@ -225,7 +227,7 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
                 }
                 let level = opts.level;
                 let compressed = tokio::task::spawn_blocking(move || {
-                    to_send.into_par_iter().map(|(id, b)| (id, bytes::Bytes::from(codec::encode(&b, level).1))).collect::<Vec<_>>()
+                    to_send.into_par_iter().map(|(id, b)| (id, bytes::Bytes::from(codec::compress(&b, level)))).collect::<Vec<_>>()
                 })
                 .await
                 .expect("compression task");
@@ -240,11 +242,10 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
                     .buffer_unordered(opts.parallel.max(1))
                     .try_collect::<()>()
                     .await?;
-                known.lock().unwrap().extend(ask);
                 Ok::<_, Error>(items)
             }
         })
-        .buffered(2);
+        .buffered(4);
     futures::pin_mut!(batches);
 
     let mut bytes_done = 0u64;

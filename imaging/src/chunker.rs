@@ -6,6 +6,9 @@
 //! only on the bytes, never on how they were fed in, which is what makes
 //! re-captures deduplicate.
 
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 use fastcdc::v2020::FastCDC;
 
 use crate::format::ChunkingParams;
@@ -16,12 +19,14 @@ static ZERO_BLOCK: [u8; BLOCK] = [0; BLOCK];
 /// Pending data is cut once it reaches this size; only the last, possibly
 /// incomplete, chunk is carried over.
 const CUT_THRESHOLD: usize = 4 << 20;
+/// Allocation size for pending data: a cut's worth plus the carried-over chunk.
+const BUFFER: usize = CUT_THRESHOLD + (1 << 20);
 
 /// A piece of the source, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Piece {
     /// A chunk's bytes, starting at `offset`.
-    Data { offset: u64, bytes: Vec<u8> },
+    Data { offset: u64, bytes: Bytes },
     /// `len` zero bytes starting at `offset`.
     Hole { offset: u64, len: u64 },
 }
@@ -34,7 +39,10 @@ pub fn is_zero(buf: &[u8]) -> bool {
 /// Streaming chunker state.
 pub struct Chunker {
     params: ChunkingParams,
+    /// Data not yet cut. A cut hands the buffer itself to its chunks (no
+    /// copy) and carries the uncut tail over into a fresh buffer.
     pending: Vec<u8>,
+    pool: BufferPool,
     pending_off: u64,
     zero_run: u64,
     finished: bool,
@@ -43,7 +51,7 @@ pub struct Chunker {
 impl Chunker {
     /// A chunker positioned at stream offset 0.
     pub fn new(params: ChunkingParams) -> Self {
-        Self { params, pending: Vec::with_capacity(CUT_THRESHOLD + BLOCK * 16), pending_off: 0, zero_run: 0, finished: false }
+        Self { params, pending: Vec::with_capacity(BUFFER), pool: BufferPool::default(), pending_off: 0, zero_run: 0, finished: false }
     }
 
     /// Feeds the next bytes. Every call but the last must pass a multiple of
@@ -93,23 +101,59 @@ impl Chunker {
             return;
         }
         let p = &self.params;
-        let mut consumed = 0usize;
         let chunks: Vec<_> =
             FastCDC::new(&self.pending, p.min as usize, p.avg as usize, p.max as usize).collect();
-        let keep_last = !all && chunks.len() > 1;
-        let emit = if keep_last { &chunks[..chunks.len() - 1] } else { &chunks[..] };
         if !all && chunks.len() == 1 {
             return;
         }
+        let emit = if all { &chunks[..] } else { &chunks[..chunks.len() - 1] };
+        let consumed = emit.last().map_or(0, |c| c.offset + c.length);
+        let mut next = self.pool.take();
+        next.extend_from_slice(&self.pending[consumed..]);
+        let full = std::mem::replace(&mut self.pending, next);
+        let head = Bytes::from_owner(Pooled { buf: full, pool: self.pool.clone() });
         for c in emit {
-            out.push(Piece::Data {
-                offset: self.pending_off + c.offset as u64,
-                bytes: self.pending[c.offset..c.offset + c.length].to_vec(),
-            });
-            consumed = c.offset + c.length;
+            out.push(Piece::Data { offset: self.pending_off + c.offset as u64, bytes: head.slice(c.offset..c.offset + c.length) });
         }
-        self.pending.drain(..consumed);
         self.pending_off += consumed as u64;
+    }
+}
+
+/// Recycles chunk buffers: a buffer comes back when the last chunk cut from
+/// it is dropped. Fresh multi-MiB allocations cost page faults on every use;
+/// a capture cycles through a handful of buffers instead.
+#[derive(Clone, Default)]
+struct BufferPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept for reuse; the pipeline holds a bounded number in flight.
+const POOL_MAX: usize = 32;
+
+impl BufferPool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap().pop().unwrap_or_else(|| Vec::with_capacity(BUFFER))
+    }
+}
+
+/// A pooled buffer owned by the chunks cut from it.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufferPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut pool = self.pool.0.lock().unwrap();
+        if pool.len() < POOL_MAX && buf.capacity() >= BUFFER {
+            pool.push(buf);
+        }
     }
 }
 

@@ -10,14 +10,33 @@ pub const MAX_CHUNK_LEN: usize = 16 << 20;
 /// Compresses `data` at `level`, returning its id and the stored form.
 pub fn encode(data: &[u8], level: i32) -> (ChunkId, Vec<u8>) {
     let id = ChunkId::of(data);
-    // Compressing a slice into a Vec cannot fail short of allocation failure.
-    let compressed = zstd::bulk::compress(data, level).expect("zstd compression of a slice");
-    (id, compressed)
+    (id, compress(data, level))
+}
+
+/// Compresses with a per-thread zstd context: creating one per chunk costs
+/// more than compressing a small chunk.
+pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
+    thread_local! {
+        static CTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+    }
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level).expect("zstd context")));
+        }
+        // Compressing a slice into a Vec cannot fail short of allocation failure.
+        c.as_mut().unwrap().1.compress(data).expect("zstd compression of a slice")
+    })
 }
 
 /// Decompresses the stored form and checks it hashes to `id`.
 pub fn decode(id: &ChunkId, compressed: &[u8]) -> Result<Vec<u8>, ChunkError> {
-    let data = zstd::bulk::decompress(compressed, MAX_CHUNK_LEN)
+    thread_local! {
+        static DCTX: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+            std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("zstd context"));
+    }
+    let data = DCTX
+        .with(|d| d.borrow_mut().decompress(compressed, MAX_CHUNK_LEN))
         .map_err(|e| ChunkError::Undecodable { id: *id, reason: e.to_string() })?;
     let actual = ChunkId::of(&data);
     if actual != *id {

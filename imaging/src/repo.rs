@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -42,6 +42,7 @@ pub struct Repository {
     store: Arc<dyn ChunkStore>,
     catalog: Catalog,
     counters: Arc<TransferCounters>,
+    recent_uploads: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// What `gc` did.
@@ -109,7 +110,7 @@ impl Repository {
 
     /// Joins a store and a catalog.
     pub fn new(store: Arc<dyn ChunkStore>, catalog: Catalog) -> Self {
-        Self { store, catalog, counters: Arc::default() }
+        Self { store, catalog, counters: Arc::default(), recent_uploads: Arc::default() }
     }
 
     /// The catalog.
@@ -123,6 +124,23 @@ impl Repository {
             chunk_bytes_in: self.counters.chunk_bytes_in.load(Ordering::Relaxed),
             chunk_bytes_out: self.counters.chunk_bytes_out.load(Ordering::Relaxed),
         }
+    }
+
+    /// Checks that an upload is open. The catalog is asked (and the upload's
+    /// last-seen time refreshed) at most every few seconds per upload, not
+    /// once per chunk.
+    async fn open_upload(&self, upload: &str) -> Result<()> {
+        const RECHECK: Duration = Duration::from_secs(5);
+        if let Some(seen) = self.recent_uploads.lock().unwrap().get(upload) {
+            if seen.elapsed() < RECHECK {
+                return Ok(());
+            }
+        }
+        self.catalog.upload(upload).await?;
+        let mut recent = self.recent_uploads.lock().unwrap();
+        recent.retain(|_, t| t.elapsed() < RECHECK);
+        recent.insert(upload.to_string(), Instant::now());
+        Ok(())
     }
 
     /// Starts an upload for image `name`.
@@ -146,7 +164,7 @@ impl Repository {
     /// Which of `ids` the store lacks. Present ones are touched so a
     /// concurrent GC does not delete what the client was told is there.
     pub async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
-        self.catalog.upload(upload).await?;
+        self.open_upload(upload).await?;
         let store = self.store.clone();
         blocking(move || {
             let mut out = Vec::new();
@@ -165,12 +183,26 @@ impl Repository {
     /// Accepts one compressed chunk for an upload, after checking its bytes
     /// hash to `id`. Storing an already present chunk is a no-op.
     pub async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<bool> {
-        self.catalog.upload(upload).await?;
+        self.put_chunk_inner(upload, id, compressed, true).await
+    }
+
+    /// As [`Self::put_chunk`], without decoding the bytes again: only for
+    /// bytes this process's own encoder just produced (in-process capture).
+    pub(crate) async fn put_own_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<bool> {
+        self.put_chunk_inner(upload, id, compressed, false).await
+    }
+
+    async fn put_chunk_inner(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes, verify: bool) -> Result<bool> {
+        self.open_upload(upload).await?;
         let store = self.store.clone();
         let counters = self.counters.clone();
         blocking(move || {
-            codec::decode(&id, &compressed)?;
-            if store.contains(&id)? {
+            if verify {
+                codec::decode(&id, &compressed)?;
+            }
+            // In-process captures asked `missing` a moment ago; the server
+            // checks again, since clients race each other.
+            if verify && store.contains(&id)? {
                 store.touch(&id)?;
                 return Ok(false);
             }
@@ -203,12 +235,14 @@ impl Repository {
             .insert_image(&up.name, &root, manifest.source_size, &manifest.stats(), &manifest_bytes, up.replace)
             .await?;
         self.catalog.close_upload(upload, true).await?;
+        self.recent_uploads.lock().unwrap().remove(upload);
         tracing::info!(image = %up.name, root = %root, "image committed");
         Ok(rec)
     }
 
     /// Abandons an upload; its chunks become collectable.
     pub async fn abort(&self, upload: &str) -> Result<()> {
+        self.recent_uploads.lock().unwrap().remove(upload);
         self.catalog.close_upload(upload, false).await
     }
 

@@ -14,7 +14,8 @@ impl Remote for Repository {
         Repository::missing(self, upload, ids).await
     }
     async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<()> {
-        Repository::put_chunk(self, upload, id, compressed).await.map(|_| ())
+        // Capture hands over bytes its own encoder made from data it hashed.
+        self.put_own_chunk(upload, id, compressed).await.map(|_| ())
     }
     async fn commit(&self, upload: &str, manifest: Vec<u8>) -> Result<ImageRecord> {
         Repository::commit(self, upload, manifest).await
