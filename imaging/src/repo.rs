@@ -267,6 +267,18 @@ impl Repository {
         .await
     }
 
+    /// A chunk's content, verified, for in-process restores.
+    pub async fn chunk_data(&self, id: ChunkId) -> Result<crate::transport::Fetched> {
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        blocking(move || {
+            let (compressed, data) = get_verified(&*store, &id)?;
+            counters.chunk_bytes_out.fetch_add(compressed.len() as u64, Ordering::Relaxed);
+            Ok(crate::transport::Fetched { wire_bytes: compressed.len() as u64, data })
+        })
+        .await
+    }
+
     /// Chunk ids referenced by each image.
     async fn references(&self) -> Result<HashMap<ChunkId, Vec<String>>> {
         let mut refs: HashMap<ChunkId, Vec<String>> = HashMap::new();

@@ -20,7 +20,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chunker::is_zero;
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::format::manifest::ExtentDigest;
 use crate::format::{Extent, Manifest};
@@ -237,19 +236,19 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
             let seed = seeds.get(&id).copied();
             let (t, counters, rate, io) = (t.clone(), &counters, &rate, &io);
             async move {
-                let z = match seed {
+                let fetched = match seed {
                     Some(_) => None,
                     None => {
-                        let z = remote.chunk(id).await?;
-                        counters.received.fetch_add(z.len() as u64, Ordering::Relaxed);
+                        let f = remote.fetch(id).await?;
+                        counters.received.fetch_add(f.wire_bytes, Ordering::Relaxed);
                         if let Some(r) = rate {
-                            tokio::time::sleep(r.charge(z.len() as u64)).await;
+                            tokio::time::sleep(r.charge(f.wire_bytes)).await;
                         }
-                        Some(z)
+                        Some(f.data)
                     }
                 };
                 let n = offsets.len() as u64;
-                let actual = tokio::task::spawn_blocking(move || place_chunk(&t, id, len, z, seed, &offsets))
+                let actual = tokio::task::spawn_blocking(move || place_chunk(&t, id, len, fetched, seed, &offsets))
                     .await
                     .expect("write task")
                     .map_err(|e| match e {
@@ -330,11 +329,12 @@ fn compare_batch(t: &Target, batch: &[(u64, Extent)], compare: bool) -> std::io:
     Ok((matched.into_iter().map(|m| m.0).collect(), read, written))
 }
 
-/// Pass 2 for one chunk: decode fetched bytes (or read the copy already on
-/// the target), verify, write at every offset. Returns the verified id.
+/// Pass 2 for one chunk: take the fetched (already verified) content, or read
+/// and verify the copy already on the target; write it at every offset.
+/// Returns the id of what was written.
 fn place_chunk(t: &Target, id: ChunkId, len: u32, fetched: Option<Vec<u8>>, seed: Option<u64>, offsets: &[u64]) -> Result<ChunkId> {
     let data = match (fetched, seed) {
-        (Some(z), _) => codec::decode(&id, &z)?,
+        (Some(data), _) => data,
         (None, Some(at)) => {
             let mut buf = vec![0u8; len as usize];
             t.file.read_exact_at(&mut buf, at).map_err(|e| Error::io("reading", e))?;
@@ -351,7 +351,8 @@ fn place_chunk(t: &Target, id: ChunkId, len: u32, fetched: Option<Vec<u8>>, seed
     for &off in offsets {
         t.file.write_all_at(&data, off).map_err(|e| Error::io("writing", e))?;
     }
-    Ok(ChunkId::of(&data))
+    // Both sources were checked against `id` above (fetch verifies).
+    Ok(id)
 }
 
 #[derive(Default)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Remote;
+use super::{Fetched, Remote};
 use crate::catalog::ImageRecord;
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
@@ -152,10 +152,13 @@ impl Remote for HttpRemote {
         Ok((rec, bytes.to_vec()))
     }
 
-    async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
+    async fn fetch(&self, id: ChunkId) -> Result<Fetched> {
         let url = self.url(&format!("chunks/{id}"));
         let resp = self.send(&format!("chunks/{id}"), |c, u| c.get(u)).await?;
-        Ok(resp.bytes().await.map_err(|e| body_err(&url, e))?.to_vec())
+        let z = resp.bytes().await.map_err(|e| body_err(&url, e))?;
+        let wire_bytes = z.len() as u64;
+        let data = tokio::task::spawn_blocking(move || crate::codec::decode(&id, &z)).await.expect("decode task")?;
+        Ok(Fetched { wire_bytes, data })
     }
 
     async fn list(&self) -> Result<Vec<ImageRecord>> {

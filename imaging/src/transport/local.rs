@@ -1,6 +1,6 @@
 //! A repository opened in-process is a remote too.
 
-use super::Remote;
+use super::{Fetched, Remote};
 use crate::catalog::ImageRecord;
 use crate::error::Result;
 use crate::id::ChunkId;
@@ -23,8 +23,8 @@ impl Remote for Repository {
     async fn manifest(&self, name: &str) -> Result<(ImageRecord, Vec<u8>)> {
         Repository::manifest(self, name).await
     }
-    async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
-        Repository::chunk(self, id).await
+    async fn fetch(&self, id: ChunkId) -> Result<Fetched> {
+        Repository::chunk_data(self, id).await
     }
     async fn list(&self) -> Result<Vec<ImageRecord>> {
         self.catalog().list().await

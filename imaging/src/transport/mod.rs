@@ -12,6 +12,14 @@ use crate::catalog::ImageRecord;
 use crate::error::Result;
 use crate::id::ChunkId;
 
+/// A fetched chunk.
+pub struct Fetched {
+    /// Compressed bytes that were read or received for it.
+    pub wire_bytes: u64,
+    /// The content, already checked against the id.
+    pub data: Vec<u8>,
+}
+
 /// The operations capture and restore need from an image repository.
 pub trait Remote: Send + Sync {
     /// Starts an upload for image `name`; returns the upload id.
@@ -24,8 +32,8 @@ pub trait Remote: Send + Sync {
     fn commit(&self, upload: &str, manifest: Vec<u8>) -> impl Future<Output = Result<ImageRecord>> + Send;
     /// An image's record and manifest bytes.
     fn manifest(&self, name: &str) -> impl Future<Output = Result<(ImageRecord, Vec<u8>)>> + Send;
-    /// A chunk's compressed bytes (the caller verifies them).
-    fn chunk(&self, id: ChunkId) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// A chunk's content, verified against its id, and the bytes it cost to get.
+    fn fetch(&self, id: ChunkId) -> impl Future<Output = Result<Fetched>> + Send;
     /// All images.
     fn list(&self) -> impl Future<Output = Result<Vec<ImageRecord>>> + Send;
     /// Deletes an image (chunks go at the next GC).
@@ -67,8 +75,8 @@ impl Remote for AnyRemote {
     async fn manifest(&self, name: &str) -> Result<(ImageRecord, Vec<u8>)> {
         delegate!(self, r => Remote::manifest(r, name).await)
     }
-    async fn chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
-        delegate!(self, r => Remote::chunk(r, id).await)
+    async fn fetch(&self, id: ChunkId) -> Result<Fetched> {
+        delegate!(self, r => Remote::fetch(r, id).await)
     }
     async fn list(&self) -> Result<Vec<ImageRecord>> {
         delegate!(self, r => Remote::list(r).await)
