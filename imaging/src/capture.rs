@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -231,17 +231,10 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
                 })
                 .await
                 .expect("compression task");
-                futures::stream::iter(compressed)
-                    .map(|(id, z)| async move {
-                        let n = z.len() as u64;
-                        remote.put_chunk(upload, id, z).await?;
-                        sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                        new_chunks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        Ok::<_, Error>(())
-                    })
-                    .buffer_unordered(opts.parallel.max(1))
-                    .try_collect::<()>()
-                    .await?;
+                let (n, bytes) = (compressed.len() as u64, compressed.iter().map(|c| c.1.len() as u64).sum::<u64>());
+                remote.put_chunks(upload, compressed, opts.parallel).await?;
+                sent.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                new_chunks.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 Ok::<_, Error>(items)
             }
         })

@@ -25,8 +25,10 @@ impl ChunkError {
 /// Everything that can go wrong while storing, capturing or restoring images.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    // The cause is part of the message and deliberately not a `source`, so
+    // error chains (anyhow's `{:#}`) do not print it twice.
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: std::io::Error },
     #[error(transparent)]
     Chunk(#[from] ChunkError),
     #[error("chunk {0} is not in the store")]
@@ -60,7 +62,7 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io { context: context.into(), cause: source }
     }
 
     /// Attributes an error to an image, so messages say which image was affected.

@@ -192,6 +192,21 @@ impl Repository {
         self.put_chunk_inner(upload, id, compressed, false).await
     }
 
+    /// Stores a batch of chunks this process's own encoder produced.
+    pub(crate) async fn put_own_chunks(&self, upload: &str, chunks: Vec<(ChunkId, bytes::Bytes)>) -> Result<()> {
+        self.open_upload(upload).await?;
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        blocking(move || {
+            chunks.par_iter().try_for_each(|(id, z)| {
+                store.put(id, z)?;
+                counters.chunk_bytes_in.fetch_add(z.len() as u64, Ordering::Relaxed);
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn put_chunk_inner(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes, verify: bool) -> Result<bool> {
         self.open_upload(upload).await?;
         let store = self.store.clone();

@@ -252,7 +252,7 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
                     .await
                     .expect("write task")
                     .map_err(|e| match e {
-                        Error::Io { source, .. } => io(source),
+                        Error::Io { cause, .. } => io(cause),
                         e => e,
                     })?;
                 counters.written.fetch_add(len as u64 * n, Ordering::Relaxed);

@@ -103,39 +103,61 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     std::fs::remove_dir_all(&tree)?;
     let size = a.size;
 
-    // Peer: whole-image zstd, both directions.
+    // parc and the peer (whole-image zstd) alternate, run by run, so that
+    // drift in the machine's load hits both alike; ratios are medians of the
+    // per-run ratios.
     let lvl = format!("-{}", a.level);
     let zout = w.join("a.img.zst");
-    let zstd_c = median((0..runs).map(|_| zstd_pipe(&[&lvl, "-T0", "-q"], &img_a, &zout)).collect::<anyhow::Result<_>>()?);
-    let zstd_size = std::fs::metadata(&zout)?.len();
     let zrest = w.join("zstd-restored.img");
-    let zstd_d = median((0..runs).map(|_| zstd_pipe(&["-d", "-q"], &zout, &zrest)).collect::<anyhow::Result<_>>()?);
-    std::fs::remove_file(&zrest)?;
-    std::fs::remove_file(&zout)?;
-
-    // parc: capture into a fresh local store, restore to a new file.
     let store = w.join("store");
-    let mut cap_times = Vec::new();
+    let target = w.join("restored.img");
+    let (mut zc, mut zd, mut pc, mut pd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut cap = None;
     for _ in 0..runs {
+        zc.push(zstd_pipe(&[&lvl, "-T0", "-q"], &img_a, &zout)?);
         let repo = fresh_repo(&store).await?;
         let r = capture_into(&repo, &img_a, "A", a.level).await?;
-        cap_times.push(Duration::from_secs_f64(r.seconds));
+        pc.push(Duration::from_secs_f64(r.seconds));
         cap = Some(r);
-    }
-    let cap = cap.expect("at least one run");
-    let repo = Repository::open_dir(&store).await?;
-    let target = w.join("restored.img");
-    let mut rest_times = Vec::new();
-    for _ in 0..runs {
+        zd.push(zstd_pipe(&["-d", "-q"], &zout, &zrest)?);
+        std::fs::remove_file(&zrest)?;
         let _ = std::fs::remove_file(&target);
         let r = restore_from(&repo, "A", &target, false).await?;
-        rest_times.push(Duration::from_secs_f64(r.seconds));
+        pd.push(Duration::from_secs_f64(r.seconds));
     }
+    let cap = cap.expect("at least one run");
+    let zstd_size = std::fs::metadata(&zout)?.len();
+    std::fs::remove_file(&zout)?;
     if !kit::same_content(&img_a, &target) {
         bail!("restored image differs from the source");
     }
-    let (parc_c, parc_d) = (median(cap_times), median(rest_times));
+    let ratio = |peer: &[Duration], ours: &[Duration]| {
+        let mut r: Vec<f64> = peer.iter().zip(ours).map(|(p, o)| p.as_secs_f64() / o.as_secs_f64()).collect();
+        r.sort_by(f64::total_cmp);
+        (r[r.len() / 2], r[0], r[r.len() - 1])
+    };
+    let (cap_ratio, rest_ratio) = (ratio(&zc, &pc), ratio(&zd, &pd));
+    let (zstd_c, zstd_d, parc_c, parc_d) = (median(zc), median(zd), median(pc), median(pd));
+    let repo = Repository::open_dir(&store).await?;
+
+    // The same through a server on loopback (HTTP, verification on both ends).
+    let server_dir = w.join("server");
+    let server_repo = fresh_repo(&server_dir).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(parc_web::serve(listener, parc_web::AppState { repo: server_repo }, async {
+        let _ = stop_rx.await;
+    }));
+    let http = parc_imaging::HttpRemote::new(&url)?;
+    let mut o = CaptureOptions::new("A");
+    o.level = a.level;
+    let http_cap = parc_imaging::capture(&img_a, &http, &o, &NoProgress).await?;
+    let _ = std::fs::remove_file(&target);
+    let http_rest = parc_imaging::restore("A", &target, &http, &RestoreOptions::default(), &NoProgress).await?;
+    let _ = stop_tx.send(());
+    server.await??;
+    let _ = std::fs::remove_dir_all(&server_dir);
 
     // Dedup and delta.
     let stored_a = kit::dir_bytes(&store.join("chunks"));
@@ -149,16 +171,16 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
         bail!("delta-restored image differs from B");
     }
 
-    let cap_ratio = zstd_c.as_secs_f64() / parc_c.as_secs_f64();
-    let rest_ratio = zstd_d.as_secs_f64() / parc_d.as_secs_f64();
     println!("parc bench imaging — {} ext4 image, {files} files ({}) from /usr, {changed} files changed for B; median of {runs}; work dir {}", human(size), human(bytes), w.display());
     println!("{:<44} {:>10} {:>12} {:>12}", "", "seconds", "MB/s", "stored");
     println!("{:<44} {:>10.2} {:>12.0} {:>12}", format!("zstd -{} -T0 < img > out", a.level), zstd_c.as_secs_f64(), mbps(size, zstd_c), human(zstd_size));
     println!("{:<44} {:>10.2} {:>12.0} {:>12}", "parc image capture (local store)", parc_c.as_secs_f64(), mbps(size, parc_c), human(stored_a));
     println!("{:<44} {:>10.2} {:>12.0}", "zstd -d < out > img", zstd_d.as_secs_f64(), mbps(size, zstd_d));
     println!("{:<44} {:>10.2} {:>12.0}", "parc image restore (new file)", parc_d.as_secs_f64(), mbps(size, parc_d));
-    println!("capture throughput ratio parc/zstd: {cap_ratio:.2}x");
-    println!("restore throughput ratio parc/zstd: {rest_ratio:.2}x");
+    println!("{:<44} {:>10.2} {:>12.0}", "parc image capture --server (loopback HTTP)", http_cap.seconds, size as f64 / http_cap.seconds / 1e6);
+    println!("{:<44} {:>10.2} {:>12.0}", "parc image restore --server (loopback HTTP)", http_rest.seconds, size as f64 / http_rest.seconds / 1e6);
+    println!("capture throughput ratio parc/zstd: {:.2}x (median of {runs} paired runs; range {:.2}-{:.2})", cap_ratio.0, cap_ratio.1, cap_ratio.2);
+    println!("restore throughput ratio parc/zstd: {:.2}x (median of {runs} paired runs; range {:.2}-{:.2})", rest_ratio.0, rest_ratio.1, rest_ratio.2);
     println!(
         "dedup: B sent {} = {:.2} % of A's {}; store grew {} = {:.2} % of A's",
         human(cap_b.bytes_sent),

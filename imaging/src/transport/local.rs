@@ -17,6 +17,10 @@ impl Remote for Repository {
         // Capture hands over bytes its own encoder made from data it hashed.
         self.put_own_chunk(upload, id, compressed).await.map(|_| ())
     }
+    async fn put_chunks(&self, upload: &str, chunks: Vec<(ChunkId, bytes::Bytes)>, _parallel: usize) -> Result<()> {
+        // One blocking job per batch instead of a thread hand-off per chunk.
+        self.put_own_chunks(upload, chunks).await
+    }
     async fn commit(&self, upload: &str, manifest: Vec<u8>) -> Result<ImageRecord> {
         Repository::commit(self, upload, manifest).await
     }

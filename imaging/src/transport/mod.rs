@@ -28,6 +28,17 @@ pub trait Remote: Send + Sync {
     fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> impl Future<Output = Result<Vec<ChunkId>>> + Send;
     /// Uploads one compressed chunk; idempotent.
     fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> impl Future<Output = Result<()>> + Send;
+    /// Uploads several chunks, up to `parallel` at a time.
+    fn put_chunks(&self, upload: &str, chunks: Vec<(ChunkId, bytes::Bytes)>, parallel: usize) -> impl Future<Output = Result<()>> + Send {
+        use futures::{StreamExt, TryStreamExt};
+        async move {
+            futures::stream::iter(chunks)
+                .map(|(id, z)| self.put_chunk(upload, id, z))
+                .buffer_unordered(parallel.max(1))
+                .try_collect::<()>()
+                .await
+        }
+    }
     /// Commits the manifest; the image becomes visible.
     fn commit(&self, upload: &str, manifest: Vec<u8>) -> impl Future<Output = Result<ImageRecord>> + Send;
     /// An image's record and manifest bytes.
@@ -68,6 +79,9 @@ impl Remote for AnyRemote {
     }
     async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<()> {
         delegate!(self, r => Remote::put_chunk(r, upload, id, compressed).await)
+    }
+    async fn put_chunks(&self, upload: &str, chunks: Vec<(ChunkId, bytes::Bytes)>, parallel: usize) -> Result<()> {
+        delegate!(self, r => Remote::put_chunks(r, upload, chunks, parallel).await)
     }
     async fn commit(&self, upload: &str, manifest: Vec<u8>) -> Result<ImageRecord> {
         delegate!(self, r => Remote::commit(r, upload, manifest).await)
