@@ -257,7 +257,6 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             extents.push(ext);
         }
     }
-    drop(batches);
     progress.finish();
     if bytes_done != size {
         return Err(Error::io(

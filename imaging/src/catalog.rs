@@ -2,7 +2,6 @@
 //! flight. SQLite through sqlx; the migrations live in `imaging/migrations`.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -77,7 +76,8 @@ const RECORD_COLUMNS: &str = "name, root, source_size, data_bytes, chunks, uniqu
 impl Catalog {
     /// Opens (creating and migrating) the SQLite catalog at `path`.
     pub async fn open(path: &Path) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

@@ -56,6 +56,8 @@ pub struct GcReport {
     pub protected: u64,
     /// Chunks deleted.
     pub removed: u64,
+    /// Temp files of interrupted writes deleted.
+    pub temporary_removed: u64,
     /// Compressed bytes freed.
     pub removed_bytes: u64,
 }
@@ -324,6 +326,7 @@ impl Repository {
         blocking(move || {
             let chunks = store.list()?;
             let mut r = GcReport { chunks_before: chunks.len() as u64, ..Default::default() };
+            r.temporary_removed = store.sweep_temporary(cutoff)?;
             for c in chunks {
                 if refs.contains_key(&c.id) {
                     r.referenced += 1;

@@ -339,7 +339,8 @@ fn place_chunk(t: &Target, id: ChunkId, len: u32, fetched: Option<Vec<u8>>, seed
             let mut buf = vec![0u8; len as usize];
             t.file.read_exact_at(&mut buf, at).map_err(|e| Error::io("reading", e))?;
             if ChunkId::of(&buf) != id {
-                return Err(Error::Target { path: String::new(), message: format!("bytes at offset {at} changed during the restore") });
+                let message = format!("bytes at offset {at} changed during the restore; is something else writing to it?");
+                return Err(Error::io("re-reading the target", std::io::Error::other(message)));
             }
             buf
         }

@@ -26,13 +26,21 @@ fn gc_keeps_shared_and_in_flight_chunks() {
     let (id, z) = parc_imaging::codec::encode(b"in flight", 3);
     assert_eq!(hostile::http(server.addr(), "PUT", &format!("/api/v1/uploads/{up}/chunks/{id}"), &[], Some(&z)).0, 201);
 
-    let before = kit::list_files(&data.path().join("chunks")).len();
+    // A temp file left by a writer killed mid-write, an hour ago.
+    let stale = data.path().join("chunks/.tmp/deadbeef.1234.0");
+    let f = std::fs::File::create(&stale).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
+    drop(f);
+
+    let before = kit::list_files(&data.path().join("chunks")).len() - 1;
     let out = parc(&["image", "delete", "x", "--server", url]);
     assert!(out.status.success());
     let gc = parc_json(&["store", "gc", "--store", dir, "--grace-secs", "0"]);
     // x's own 4 MiB of random data (incompressible) is freed.
     assert!(num(&gc, "removed_bytes") >= 4 * MIB, "x's own chunks should go: {gc}");
     assert_eq!(num(&gc, "protected"), 1, "the in-flight chunk is kept: {gc}");
+    assert_eq!(num(&gc, "temporary_removed"), 1, "{gc}");
+    assert!(!stale.exists());
     assert_eq!(kit::list_files(&data.path().join("chunks")).len(), before - num(&gc, "removed") as usize);
 
     // y, which shared x's first half, is intact.

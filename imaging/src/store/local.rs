@@ -100,6 +100,18 @@ impl ChunkStore for LocalStore {
         fs::rename(&p, &q).map_err(|e| io_err("quarantining", &p, e))
     }
 
+    fn sweep_temporary(&self, before: std::time::SystemTime) -> Result<u64> {
+        let tmp = self.root.join(".tmp");
+        let mut n = 0;
+        for e in fs::read_dir(&tmp).map_err(|e| io_err("listing", &tmp, e))?.flatten() {
+            let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < before);
+            if old && fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     fn list(&self) -> Result<Vec<StoredChunk>> {
         let mut out = Vec::new();
         let rd = fs::read_dir(&self.root).map_err(|e| io_err("listing", &self.root, e))?;

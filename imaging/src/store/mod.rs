@@ -44,6 +44,12 @@ pub trait ChunkStore: Send + Sync + 'static {
     fn quarantine(&self, id: &ChunkId) -> Result<()>;
     /// Every stored chunk.
     fn list(&self) -> Result<Vec<StoredChunk>>;
+    /// Deletes leftovers of writes interrupted before `before` (a writer
+    /// killed between creating its temp file and renaming it). Returns how many.
+    fn sweep_temporary(&self, before: SystemTime) -> Result<u64> {
+        let _ = before;
+        Ok(0)
+    }
 }
 
 /// Reads a chunk and checks it against its id. A corrupt chunk is

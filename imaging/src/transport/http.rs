@@ -76,6 +76,9 @@ impl HttpRemote {
                     }
                     last = format!("{status}: {message}");
                 }
+                Err(e) if e.is_connect() => {
+                    last = format!("{} (is `parc serve` running there? set --server or client.server)", describe_reqwest(&e))
+                }
                 Err(e) => last = describe_reqwest(&e),
             }
             tracing::warn!(%url, attempt, error = %last, "request failed; retrying");
