@@ -78,6 +78,18 @@ pub struct Output {
     pub json: bool,
 }
 
+/// Tuning shared by capture and restore.
+#[derive(Args, Debug, Clone)]
+pub struct Transfer {
+    /// Chunk transfers in flight at once [config: imaging.parallel, default 8].
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Cap the rate, e.g. 50M (bytes per second): source reads for a
+    /// capture, downloads for a restore.
+    #[arg(long, value_parser = crate::units::parse_bytes)]
+    pub limit_rate: Option<u64>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Capture a block device or raw disk-image file as an image.
@@ -90,15 +102,11 @@ pub enum ImageCommand {
         /// Replace an existing image with the same name.
         #[arg(long)]
         replace: bool,
-        /// zstd level for new chunks (1-19) [config: imaging.level, default 3].
+        /// zstd level for new chunks (1-22) [config: imaging.level, default 3].
         #[arg(long)]
         level: Option<i32>,
-        /// Chunk uploads in flight at once [config: imaging.parallel, default 8].
-        #[arg(long)]
-        parallel: Option<usize>,
-        /// Cap the source read rate, e.g. 50M (bytes per second).
-        #[arg(long, value_parser = crate::units::parse_bytes)]
-        limit_rate: Option<u64>,
+        #[command(flatten)]
+        transfer: Transfer,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]
@@ -116,12 +124,8 @@ pub enum ImageCommand {
         /// Write every byte without comparing with the target first.
         #[arg(long)]
         full: bool,
-        /// Chunk downloads in flight at once [config: imaging.parallel, default 8].
-        #[arg(long)]
-        parallel: Option<usize>,
-        /// Cap the download rate, e.g. 50M (bytes per second).
-        #[arg(long, value_parser = crate::units::parse_bytes)]
-        limit_rate: Option<u64>,
+        #[command(flatten)]
+        transfer: Transfer,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]

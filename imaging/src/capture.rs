@@ -25,6 +25,7 @@ use crate::format::manifest::{Compression, CompressionAlgorithm, Creation};
 use crate::format::{ChunkingParams, Extent, Manifest, FORMAT_VERSION};
 use crate::id::ChunkId;
 use crate::progress::{Progress, RateLimit};
+use crate::report::Summary;
 use crate::transport::Remote;
 
 const READ_SIZE: usize = 4 << 20;
@@ -55,31 +56,14 @@ impl CaptureOptions {
     }
 }
 
-/// The outcome of a capture.
+/// The outcome of a capture: the common summary plus what only a capture knows.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureReport {
-    /// Image name.
-    pub image: String,
-    /// Root hash of the committed manifest.
-    pub root: ChunkId,
-    /// Size of the source.
-    pub source_size: u64,
-    /// Bytes read from the source.
-    pub bytes_read: u64,
-    /// Compressed chunk bytes sent to the repository.
-    pub bytes_sent: u64,
-    /// Always 0 for a capture; present so every summary has the same fields.
-    pub bytes_received: u64,
-    /// Always 0 for a capture.
-    pub bytes_written: u64,
-    /// Chunk references in the image.
-    pub chunks_total: u64,
-    /// Chunks the repository did not have.
-    pub chunks_new: u64,
+    /// Bytes read and sent, chunks, time.
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Bytes of the source that were zero holes.
     pub hole_bytes: u64,
-    /// Wall time.
-    pub seconds: f64,
 }
 
 struct Hashed {
@@ -282,17 +266,19 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
     let stats = manifest.stats();
     let record = remote.commit(&upload, manifest.to_bytes()).await.map_err(|e| e.in_image(&opts.name))?;
     let report = CaptureReport {
-        image: record.name,
-        root: record.root,
-        source_size: size,
-        bytes_read: size,
-        bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
-        bytes_received: 0,
-        bytes_written: 0,
-        chunks_total: stats.chunks,
-        chunks_new: new_chunks.load(std::sync::atomic::Ordering::Relaxed),
+        summary: Summary {
+            image: record.name,
+            root: record.root,
+            source_size: size,
+            bytes_read: size,
+            bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
+            bytes_received: 0,
+            bytes_written: 0,
+            chunks_total: stats.chunks,
+            chunks_new: new_chunks.load(std::sync::atomic::Ordering::Relaxed),
+            seconds: started.elapsed().as_secs_f64(),
+        },
         hole_bytes,
-        seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?report, "capture done");
     Ok(report)

@@ -25,6 +25,7 @@ use crate::format::manifest::ExtentDigest;
 use crate::format::{Extent, Manifest};
 use crate::id::ChunkId;
 use crate::progress::{Progress, RateLimit};
+use crate::report::Summary;
 use crate::transport::Remote;
 
 /// Data extents per batch.
@@ -48,33 +49,17 @@ impl Default for RestoreOptions {
     }
 }
 
-/// The outcome of a restore.
+/// The outcome of a restore: the common summary plus where chunks came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
-    /// Image name.
-    pub image: String,
-    /// Root hash of the manifest restored.
-    pub root: ChunkId,
-    /// Size of the image.
-    pub source_size: u64,
-    /// Bytes read back from the target to compare.
-    pub bytes_read: u64,
-    /// Always 0 for a restore.
-    pub bytes_sent: u64,
-    /// Compressed chunk bytes fetched.
-    pub bytes_received: u64,
-    /// Bytes written to the target (data and zeros).
-    pub bytes_written: u64,
-    /// Chunk references in the image.
-    pub chunks_total: u64,
-    /// Distinct chunks fetched and written.
-    pub chunks_new: u64,
+    /// Bytes read, received and written, chunks, time. `chunks_new` counts
+    /// distinct chunks fetched.
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Distinct chunks copied from elsewhere on the target instead of fetched.
     pub chunks_copied: u64,
     /// Chunks already correct on the target.
     pub chunks_unchanged: u64,
-    /// Wall time.
-    pub seconds: f64,
 }
 
 struct Target {
@@ -283,18 +268,20 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
     }
     let stats = manifest.stats();
     let report = RestoreReport {
-        image: name.to_string(),
-        root,
-        source_size: manifest.source_size,
-        bytes_read: counters.read.into_inner(),
-        bytes_sent: 0,
-        bytes_received: counters.received.into_inner(),
-        bytes_written: counters.written.into_inner(),
-        chunks_total: stats.chunks,
-        chunks_new: counters.fetched.into_inner(),
+        summary: Summary {
+            image: name.to_string(),
+            root,
+            source_size: manifest.source_size,
+            bytes_read: counters.read.into_inner(),
+            bytes_sent: 0,
+            bytes_received: counters.received.into_inner(),
+            bytes_written: counters.written.into_inner(),
+            chunks_total: stats.chunks,
+            chunks_new: counters.fetched.into_inner(),
+            seconds: started.elapsed().as_secs_f64(),
+        },
         chunks_copied: counters.copied.into_inner(),
         chunks_unchanged: counters.unchanged.into_inner(),
-        seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?report, "restore done");
     Ok(report)

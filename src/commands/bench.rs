@@ -117,13 +117,13 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
         zc.push(zstd_pipe(&[&lvl, "-T0", "-q"], &img_a, &zout)?);
         let repo = fresh_repo(&store).await?;
         let r = capture_into(&repo, &img_a, "A", a.level).await?;
-        pc.push(Duration::from_secs_f64(r.seconds));
+        pc.push(Duration::from_secs_f64(r.summary.seconds));
         cap = Some(r);
         zd.push(zstd_pipe(&["-d", "-q"], &zout, &zrest)?);
         std::fs::remove_file(&zrest)?;
         let _ = std::fs::remove_file(&target);
         let r = restore_from(&repo, "A", &target, false).await?;
-        pd.push(Duration::from_secs_f64(r.seconds));
+        pd.push(Duration::from_secs_f64(r.summary.seconds));
     }
     let cap = cap.expect("at least one run");
     let zstd_size = std::fs::metadata(&zout)?.len();
@@ -177,23 +177,23 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     println!("{:<44} {:>10.2} {:>12.0} {:>12}", "parc image capture (local store)", parc_c.as_secs_f64(), mbps(size, parc_c), human(stored_a));
     println!("{:<44} {:>10.2} {:>12.0}", "zstd -d < out > img", zstd_d.as_secs_f64(), mbps(size, zstd_d));
     println!("{:<44} {:>10.2} {:>12.0}", "parc image restore (new file)", parc_d.as_secs_f64(), mbps(size, parc_d));
-    println!("{:<44} {:>10.2} {:>12.0}", "parc image capture --server (loopback HTTP)", http_cap.seconds, size as f64 / http_cap.seconds / 1e6);
-    println!("{:<44} {:>10.2} {:>12.0}", "parc image restore --server (loopback HTTP)", http_rest.seconds, size as f64 / http_rest.seconds / 1e6);
+    println!("{:<44} {:>10.2} {:>12.0}", "parc image capture --server (loopback HTTP)", http_cap.summary.seconds, size as f64 / http_cap.summary.seconds / 1e6);
+    println!("{:<44} {:>10.2} {:>12.0}", "parc image restore --server (loopback HTTP)", http_rest.summary.seconds, size as f64 / http_rest.summary.seconds / 1e6);
     println!("capture throughput ratio parc/zstd: {:.2}x (median of {runs} paired runs; range {:.2}-{:.2})", cap_ratio.0, cap_ratio.1, cap_ratio.2);
     println!("restore throughput ratio parc/zstd: {:.2}x (median of {runs} paired runs; range {:.2}-{:.2})", rest_ratio.0, rest_ratio.1, rest_ratio.2);
     println!(
         "dedup: B sent {} = {:.2} % of A's {}; store grew {} = {:.2} % of A's",
-        human(cap_b.bytes_sent),
-        100.0 * cap_b.bytes_sent as f64 / cap.bytes_sent as f64,
-        human(cap.bytes_sent),
+        human(cap_b.summary.bytes_sent),
+        100.0 * cap_b.summary.bytes_sent as f64 / cap.summary.bytes_sent as f64,
+        human(cap.summary.bytes_sent),
         human(stored_b - stored_a),
         100.0 * (stored_b - stored_a) as f64 / stored_a as f64
     );
     println!(
         "delta: restoring B over A received {} = {:.2} % of a full restore's {}",
-        human(delta_b.bytes_received),
-        100.0 * delta_b.bytes_received as f64 / full_b.bytes_received as f64,
-        human(full_b.bytes_received)
+        human(delta_b.summary.bytes_received),
+        100.0 * delta_b.summary.bytes_received as f64 / full_b.summary.bytes_received as f64,
+        human(full_b.summary.bytes_received)
     );
     if !a.keep {
         std::fs::remove_dir_all(w)?;

@@ -14,13 +14,13 @@ use crate::units::human;
 
 pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ImageCommand::Capture { source, name, replace, level, parallel, limit_rate, at, out } => {
+        ImageCommand::Capture { source, name, replace, level, transfer, at, out } => {
             let remote = open_location(&cfg, &at).await?;
             let mut opts = CaptureOptions::new(&name);
             opts.replace = replace;
             opts.level = level.unwrap_or(cfg.imaging.level);
-            opts.parallel = parallel.unwrap_or(cfg.imaging.parallel);
-            opts.rate_limit = limit_rate;
+            opts.parallel = transfer.parallel.unwrap_or(cfg.imaging.parallel);
+            opts.rate_limit = transfer.limit_rate;
             let bars = Bars::new(out.json);
             let r = parc_imaging::capture(&source, &remote, &opts, &bars)
                 .await
@@ -31,20 +31,20 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 println!(
                     "captured {} as {:?}: {} read, {} sent ({} of {} chunks new), {} of holes, {:.1}s\nroot {}",
                     source.display(),
-                    r.image,
-                    human(r.bytes_read),
-                    human(r.bytes_sent),
-                    r.chunks_new,
-                    r.chunks_total,
+                    r.summary.image,
+                    human(r.summary.bytes_read),
+                    human(r.summary.bytes_sent),
+                    r.summary.chunks_new,
+                    r.summary.chunks_total,
                     human(r.hole_bytes),
-                    r.seconds,
-                    r.root
+                    r.summary.seconds,
+                    r.summary.root
                 );
             }
         }
-        ImageCommand::Restore { name, target, full, parallel, limit_rate, at, out } => {
+        ImageCommand::Restore { name, target, full, transfer, at, out } => {
             let remote = open_location(&cfg, &at).await?;
-            let opts = RestoreOptions { full, parallel: parallel.unwrap_or(cfg.imaging.parallel), rate_limit: limit_rate };
+            let opts = RestoreOptions { full, parallel: transfer.parallel.unwrap_or(cfg.imaging.parallel), rate_limit: transfer.limit_rate };
             let bars = Bars::new(out.json);
             let r = parc_imaging::restore(&name, &target, &remote, &opts, &bars)
                 .await
@@ -54,14 +54,14 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!(
                     "restored {:?} onto {}: {} received, {} written, {} of {} chunks already in place, {:.1}s; verified root {}",
-                    r.image,
+                    r.summary.image,
                     target.display(),
-                    human(r.bytes_received),
-                    human(r.bytes_written),
+                    human(r.summary.bytes_received),
+                    human(r.summary.bytes_written),
                     r.chunks_unchanged,
-                    r.chunks_total,
-                    r.seconds,
-                    r.root
+                    r.summary.chunks_total,
+                    r.summary.seconds,
+                    r.summary.root
                 );
             }
         }
