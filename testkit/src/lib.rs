@@ -224,3 +224,37 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// A loop block device over a file, detached on drop (needs root).
+pub struct LoopDevice {
+    /// `/dev/loopN`.
+    pub path: PathBuf,
+}
+
+impl LoopDevice {
+    /// Attaches `file` as a new loop device.
+    pub fn attach(file: &Path) -> Result<Self, String> {
+        require_tool("losetup", "mount")?;
+        let out = run(Command::new("losetup").args(["--find", "--show"]).arg(file))?;
+        Ok(Self { path: PathBuf::from(out.trim()) })
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+    }
+}
+
+/// A prerequisite this machine lacks: a failure under CI (`CI=true`),
+/// otherwise a loud note and `false` so the caller can return early.
+pub fn prerequisite(what: &str, result: Result<(), String>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("{what}: {e}"),
+        Err(e) => {
+            eprintln!("NOT RUN (set CI=true to make this fatal): {what}: {e}");
+            false
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of imaging: the real `parc` binary, real ext4 filesystems
 //! made by mkfs.ext4 from real files, a real server on loopback.
 
+mod blockdev;
 mod corruption;
 mod dedup_delta;
 mod gc;
