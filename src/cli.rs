@@ -102,6 +102,12 @@ pub enum ImageCommand {
         /// Replace an existing image with the same name.
         #[arg(long)]
         replace: bool,
+        /// Read every byte (zero runs still become holes), ignoring the
+        /// partition table and filesystems. Restores are then byte-identical
+        /// even onto a disk with other content; otherwise free space is left
+        /// as it was by a delta restore.
+        #[arg(long)]
+        raw: bool,
         /// zstd level for new chunks (1-22) [config: imaging.level, default 3].
         #[arg(long)]
         level: Option<i32>,

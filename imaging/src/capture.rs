@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,7 +19,8 @@ use futures::StreamExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::chunker::{Chunker, Piece, BLOCK};
+use crate::chunker::{Chunker, Piece};
+use crate::layout;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::format::manifest::{Compression, CompressionAlgorithm, Creation};
@@ -47,12 +49,14 @@ pub struct CaptureOptions {
     pub parallel: usize,
     /// Cap on source read rate, bytes per second.
     pub rate_limit: Option<u64>,
+    /// Read every byte, ignoring partition tables and filesystems.
+    pub raw: bool,
 }
 
 impl CaptureOptions {
     /// Defaults for an image called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None }
+        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false }
     }
 }
 
@@ -64,6 +68,10 @@ pub struct CaptureReport {
     pub summary: Summary,
     /// Bytes of the source that were zero holes.
     pub hole_bytes: u64,
+    /// Partitions and filesystems found (absent for a raw capture).
+    pub layout: Option<layout::Layout>,
+    /// Partitions imaged raw, and why.
+    pub warnings: Vec<String>,
 }
 
 struct Hashed {
@@ -75,6 +83,7 @@ struct Hashed {
 enum Item {
     Data(Hashed),
     Hole(u64),
+    Unused(u64),
 }
 
 /// Opens a source read-only and finds its size (works for block devices).
@@ -85,24 +94,13 @@ fn open_source(path: &Path) -> Result<(File, u64)> {
     Ok((f, size))
 }
 
-/// Reads until `buf` is full or the source ends.
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// The reader stage: chunks the source on a thread, sending batches of pieces.
+/// The reader stage: on a thread, reads the `used` ranges of the source in
+/// order (passing over the rest) and chunks them, sending batches of pieces.
 fn spawn_reader(
     path: PathBuf,
-    mut file: File,
+    file: File,
+    size: u64,
+    used: Vec<(u64, u64)>,
     params: ChunkingParams,
     rate: Option<Arc<RateLimit>>,
     tx: tokio::sync::mpsc::Sender<Result<Vec<Piece>>>,
@@ -112,46 +110,45 @@ fn spawn_reader(
         let mut buf = vec![0u8; READ_SIZE];
         let mut batch = Vec::new();
         let mut batch_bytes = 0usize;
-        let mut offset = 0u64;
-        loop {
-            let n = match read_full(&mut file, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(Error::io(format!("reading {} at byte {offset}", path.display()), e)));
+        let mut at = 0u64;
+        let send = |batch: &mut Vec<Piece>, batch_bytes: &mut usize, force: bool| -> bool {
+            if (force || *batch_bytes >= BATCH_BYTES) && !batch.is_empty() {
+                *batch_bytes = 0;
+                return tx.blocking_send(Ok(std::mem::take(batch))).is_ok();
+            }
+            true
+        };
+        for (start, len) in used.into_iter().chain([(size, 0)]) {
+            chunker.skip(start - at, &mut batch);
+            let end = start + len;
+            at = start;
+            while at < end {
+                let n = READ_SIZE.min((end - at) as usize);
+                if let Err(e) = file.read_exact_at(&mut buf[..n], at) {
+                    let _ = tx.blocking_send(Err(Error::io(format!("reading {} at byte {at}", path.display()), e)));
                     return;
                 }
-            };
-            if n == 0 {
-                break;
-            }
-            offset += n as u64;
-            let before = batch.len();
-            chunker.push(&buf[..n], &mut batch);
-            batch_bytes += batch[before..].iter().map(piece_len).sum::<usize>();
-            if let Some(r) = &rate {
-                std::thread::sleep(r.charge(n as u64));
-            }
-            if batch_bytes >= BATCH_BYTES && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
-                return;
-            }
-            if batch.is_empty() {
-                batch_bytes = 0;
-            }
-            if n < READ_SIZE && n % BLOCK != 0 {
-                break;
+                at += n as u64;
+                let before = batch.len();
+                chunker.push(&buf[..n], &mut batch);
+                batch_bytes += batch[before..].iter().map(piece_len).sum::<usize>();
+                if let Some(r) = &rate {
+                    std::thread::sleep(r.charge(n as u64));
+                }
+                if !send(&mut batch, &mut batch_bytes, false) {
+                    return;
+                }
             }
         }
         chunker.finish(&mut batch);
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(Ok(batch));
-        }
+        send(&mut batch, &mut batch_bytes, true);
     });
 }
 
 fn piece_len(p: &Piece) -> usize {
     match p {
         Piece::Data { bytes, .. } => bytes.len(),
-        Piece::Hole { .. } => 0,
+        Piece::Hole { .. } | Piece::Unused { .. } => 0,
     }
 }
 
@@ -159,13 +156,24 @@ fn piece_len(p: &Piece) -> usize {
 pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions, progress: &dyn Progress) -> Result<CaptureReport> {
     let started = Instant::now();
     let (file, size) = open_source(source)?;
+    let (layout, used, warnings) = if opts.raw {
+        (None, vec![(0, size)], Vec::new())
+    } else {
+        let f = file.try_clone().map_err(|e| Error::io(format!("opening source {}", source.display()), e))?;
+        let scan = tokio::task::spawn_blocking(move || layout::scan(&f, size)).await.expect("scan task");
+        for w in &scan.warnings {
+            tracing::warn!("{w}");
+        }
+        (Some(scan.layout), scan.used.iter().collect::<Vec<_>>(), scan.warnings)
+    };
+    let bytes_read: u64 = used.iter().map(|r| r.1).sum();
     let upload = remote.begin_upload(&opts.name, opts.replace).await?;
     tracing::info!(source = %source.display(), size, image = %opts.name, to = %remote.describe(), "capture started");
     progress.begin("capture", size);
 
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let rate = opts.rate_limit.map(|r| Arc::new(RateLimit::new(r)));
-    spawn_reader(source.to_path_buf(), file, opts.chunking, rate, tx);
+    spawn_reader(source.to_path_buf(), file, size, used, opts.chunking, rate, tx);
 
     let known: Arc<Mutex<HashSet<ChunkId>>> = Arc::default();
     let sent = std::sync::atomic::AtomicU64::new(0);
@@ -235,6 +243,7 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
                     hole_bytes += len;
                     (Extent::Hole(len), len)
                 }
+                Item::Unused(len) => (Extent::Unused((len,)), len),
             };
             bytes_done += n;
             progress.advance(n);
@@ -261,6 +270,7 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             tool: format!("parc {}", env!("CARGO_PKG_VERSION")),
             chunker_crate: "fastcdc 5.0.0".into(),
         },
+        layout: layout.clone(),
         extents,
     };
     let stats = manifest.stats();
@@ -270,7 +280,7 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             image: record.name,
             root: record.root,
             source_size: size,
-            bytes_read: size,
+            bytes_read,
             bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
             bytes_received: 0,
             bytes_written: 0,
@@ -279,6 +289,8 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             seconds: started.elapsed().as_secs_f64(),
         },
         hole_bytes,
+        layout,
+        warnings,
     };
     tracing::info!(?report, "capture done");
     Ok(report)
@@ -291,6 +303,7 @@ async fn hash_batch(batch: Vec<Piece>) -> Vec<Item> {
             .map(|p| match p {
                 Piece::Data { bytes, .. } => Item::Data(Hashed { len: bytes.len() as u32, id: ChunkId::of(&bytes), bytes }),
                 Piece::Hole { len, .. } => Item::Hole(len),
+                Piece::Unused { len, .. } => Item::Unused(len),
             })
             .collect()
     })

@@ -29,6 +29,8 @@ pub enum Piece {
     Data { offset: u64, bytes: Bytes },
     /// `len` zero bytes starting at `offset`.
     Hole { offset: u64, len: u64 },
+    /// `len` bytes starting at `offset` that are not part of the image.
+    Unused { offset: u64, len: u64 },
 }
 
 /// True when `buf` holds only zero bytes.
@@ -54,10 +56,10 @@ impl Chunker {
         Self { params, pending: Vec::with_capacity(BUFFER), pool: BufferPool::default(), pending_off: 0, zero_run: 0, finished: false }
     }
 
-    /// Feeds the next bytes. Every call but the last must pass a multiple of
-    /// 4 KiB so that zero blocks stay aligned.
+    /// Feeds the next bytes. Every call but the last before the end or a
+    /// [`Self::skip`] must pass a multiple of 4 KiB so that zero blocks stay aligned.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<Piece>) {
-        assert!(!self.finished, "push after a short (final) block");
+        assert!(!self.finished, "push after a short block");
         if input.len() % BLOCK != 0 {
             self.finished = true;
         }
@@ -72,6 +74,19 @@ impl Chunker {
         if self.pending.len() >= CUT_THRESHOLD {
             self.cut(false, out);
         }
+    }
+
+    /// Passes over `len` bytes that are not part of the image: what came
+    /// before is cut completely, as at the end of the stream.
+    pub fn skip(&mut self, len: u64, out: &mut Vec<Piece>) {
+        if len == 0 {
+            return;
+        }
+        self.settle_zeros(out);
+        self.cut(true, out);
+        out.push(Piece::Unused { offset: self.pending_off, len });
+        self.pending_off += len;
+        self.finished = false;
     }
 
     /// Flushes everything left at the end of the stream.
@@ -193,6 +208,7 @@ mod tests {
                     v[*offset as usize..*offset as usize + bytes.len()].copy_from_slice(bytes);
                     next += bytes.len() as u64;
                 }
+                Piece::Unused { .. } => unreachable!("no skips in these tests"),
                 Piece::Hole { offset, len } => {
                     assert_eq!(*offset, next);
                     v[*offset as usize..(*offset + *len) as usize].fill(0);

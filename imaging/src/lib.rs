@@ -16,6 +16,7 @@ pub mod codec;
 pub mod error;
 pub mod format;
 pub mod id;
+pub mod layout;
 pub mod progress;
 pub mod repo;
 pub mod report;

@@ -307,11 +307,14 @@ fn compare_batch(t: &Target, batch: &[(u64, Extent)], compare: bool) -> std::io:
     let mut read: u64 = matched.iter().map(|m| m.1).sum();
     let mut written = 0;
     for &(off, e) in batch {
-        if let Extent::Hole(len) = e {
-            let (r, w) = zero_range(t, off, len, compare)?;
-            read += r;
-            written += w;
-        }
+        let (r, w) = match e {
+            Extent::Hole(len) => zero_range(t, off, len, compare)?,
+            // Free space: left alone by a delta restore, zeroed by a full one.
+            Extent::Unused((len,)) if !compare => zero_range(t, off, len, false)?,
+            _ => (0, 0),
+        };
+        read += r;
+        written += w;
     }
     Ok((matched.into_iter().map(|m| m.0).collect(), read, written))
 }

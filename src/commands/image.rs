@@ -14,10 +14,11 @@ use crate::units::human;
 
 pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ImageCommand::Capture { source, name, replace, level, transfer, at, out } => {
+        ImageCommand::Capture { source, name, replace, raw, level, transfer, at, out } => {
             let remote = open_location(&cfg, &at).await?;
             let mut opts = CaptureOptions::new(&name);
             opts.replace = replace;
+            opts.raw = raw;
             opts.level = level.unwrap_or(cfg.imaging.level);
             opts.parallel = transfer.parallel.unwrap_or(cfg.imaging.parallel);
             opts.rate_limit = transfer.limit_rate;
@@ -28,6 +29,9 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             if out.json {
                 print_json(&r);
             } else {
+                for w in &r.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "captured {} as {:?}: {} read, {} sent ({} of {} chunks new), {} of holes, {:.1}s\nroot {}",
                     source.display(),
@@ -98,6 +102,20 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 println!("chunking     fastcdc {}/{}/{} bytes", m.chunking.min, m.chunking.avg, m.chunking.max);
                 println!("compression  zstd level {}", m.compression.level);
                 println!("captured     from {} on {} by {} at unix {}", m.created.source, m.created.host, m.created.tool, m.created.unix_time);
+                match &m.layout {
+                    None => println!("layout       raw capture (every byte)"),
+                    Some(l) => {
+                        println!("layout       {:?} table, {}-byte sectors; {} not captured (free space)", l.table, l.sector_size, human(stats.unused_bytes));
+                        println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {}", "#", "START", "SIZE", "FS", "USED", "TYPE / NAME");
+                        for p in &l.partitions {
+                            let used = p.used_bytes.map(human).unwrap_or_else(|| "raw".into());
+                            println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {} {}", p.number, p.start, human(p.size), format!("{:?}", p.filesystem).to_lowercase(), used, p.type_id, p.name);
+                            if let Some(why) = &p.raw_reason {
+                                println!("      imaged raw: {why}");
+                            }
+                        }
+                    }
+                }
             }
         }
         ImageCommand::Delete { name, at } => {

@@ -67,6 +67,9 @@ pub enum Extent {
     Data(u32, ChunkId),
     /// `length`: a run of zeros, stored as nothing.
     Hole(u64),
+    /// `[length]`: space no filesystem uses; its content is not part of the
+    /// image. A delta restore leaves it alone, a full restore zeroes it.
+    Unused((u64,)),
 }
 
 impl Extent {
@@ -75,6 +78,7 @@ impl Extent {
         match *self {
             Extent::Data(len, _) => len as u64,
             Extent::Hole(len) => len,
+            Extent::Unused((len,)) => len,
         }
     }
 
@@ -130,6 +134,9 @@ pub struct Manifest {
     pub compression: Compression,
     /// Capture metadata.
     pub created: Creation,
+    /// Partition table and filesystems found at capture (absent for `--raw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::layout::Layout>,
     /// The image, front to back.
     pub extents: Vec<Extent>,
 }
@@ -145,6 +152,8 @@ pub struct ManifestStats {
     pub data_bytes: u64,
     /// Bytes in holes.
     pub hole_bytes: u64,
+    /// Bytes no filesystem uses (not captured).
+    pub unused_bytes: u64,
 }
 
 impl Manifest {
@@ -211,6 +220,7 @@ impl Manifest {
                     }
                 }
                 Extent::Hole(len) => s.hole_bytes += len,
+                Extent::Unused((len,)) => s.unused_bytes += len,
             }
         }
         s
@@ -256,6 +266,10 @@ impl ExtentDigest {
                 self.0.update(&[0]);
                 self.0.update(&len.to_le_bytes());
             }
+            Extent::Unused((len,)) => {
+                self.0.update(&[2]);
+                self.0.update(&len.to_le_bytes());
+            }
         }
     }
 
@@ -289,6 +303,7 @@ mod tests {
                 tool: "parc test".into(),
                 chunker_crate: "5.0.0".into(),
             },
+            layout: None,
             extents: vec![Extent::Data(10, ChunkId::of(b"0123456789")), Extent::Hole(4096)],
         }
     }
@@ -301,6 +316,12 @@ mod tests {
         assert!(text.contains(r#""extents":[[10,""#), "{text}");
         assert!(text.ends_with(",4096]}"), "{text}");
         assert_eq!(Manifest::from_bytes(&bytes).unwrap(), m);
+        let mut u = m.clone();
+        u.source_size += 8192;
+        u.extents.push(Extent::Unused((8192,)));
+        let text = String::from_utf8(u.to_bytes()).unwrap();
+        assert!(text.ends_with(",4096,[8192]]}"), "{text}");
+        assert_eq!(Manifest::from_bytes(text.as_bytes()).unwrap(), u);
     }
 
     #[test]

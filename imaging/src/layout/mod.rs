@@ -1,0 +1,159 @@
+//! What is on a disk: the partition table, each partition's filesystem, and
+//! which bytes those filesystems use. Capture reads only used bytes; the
+//! layout is recorded in the manifest.
+//!
+//! - [`table`]: GPT (gptman) and MBR with logical partitions (mbrman).
+//! - [`ext4`]: used blocks from ext4's own block bitmaps.
+//! - [`ranges`]: sorted byte ranges.
+//!
+//! Anything not understood is imaged raw (with zero detection) and a
+//! warning names the partition: never a silently wrong image.
+
+pub mod ext4;
+pub mod ranges;
+pub mod table;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use serde::{Deserialize, Serialize};
+
+pub use ranges::Ranges;
+
+/// The kind of partition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// GUID partition table (primary at the start, backup at the end).
+    Gpt,
+    /// MS-DOS table, with logical partitions in an extended one.
+    Mbr,
+    /// No table: the disk is one filesystem (or unknown content).
+    None,
+}
+
+/// A filesystem recognised by its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Filesystem {
+    /// ext2/3/4.
+    Ext4,
+    /// FAT12/16/32.
+    Vfat,
+    /// NTFS.
+    Ntfs,
+    /// Linux swap.
+    Swap,
+    /// Nothing recognised.
+    Unknown,
+}
+
+/// One partition (or, without a table, the whole disk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Partition number as the OS counts it (1-based; 0 for a table-less disk).
+    pub number: u32,
+    /// First byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// GPT type GUID, or MBR type byte as `0x83`.
+    pub type_id: String,
+    /// GPT partition name (empty for MBR).
+    #[serde(default)]
+    pub name: String,
+    /// Filesystem found in it.
+    pub filesystem: Filesystem,
+    /// Bytes the filesystem uses, when its allocation map was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<u64>,
+    /// Why the partition was imaged raw, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_reason: Option<String>,
+}
+
+/// The disk's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Table kind.
+    pub table: TableKind,
+    /// Logical sector size the table uses.
+    pub sector_size: u32,
+    /// Partitions in table order.
+    pub partitions: Vec<Partition>,
+}
+
+/// A disk examined for capture.
+#[derive(Debug)]
+pub struct Scan {
+    /// What was found.
+    pub layout: Layout,
+    /// Bytes to read; everything else is unused.
+    pub used: Ranges,
+    /// One line per partition imaged raw, for the user.
+    pub warnings: Vec<String>,
+}
+
+fn read_at(f: &File, off: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, off)?;
+    Ok(buf)
+}
+
+/// Recognises a filesystem by its signature.
+pub fn detect(f: &File, start: u64, size: u64) -> Filesystem {
+    let Ok(head) = read_at(f, start, 4096.min(size as usize)) else { return Filesystem::Unknown };
+    if head.len() >= 1024 + 58 && head[1024 + 56..1024 + 58] == [0x53, 0xEF] {
+        return Filesystem::Ext4;
+    }
+    if head.len() >= 512 && &head[3..11] == b"NTFS    " {
+        return Filesystem::Ntfs;
+    }
+    if head.len() >= 512 && head[510..512] == [0x55, 0xAA] && (&head[0x36..0x3B] == b"FAT12" || &head[0x36..0x3B] == b"FAT16" || &head[0x52..0x57] == b"FAT32") {
+        return Filesystem::Vfat;
+    }
+    if head.len() >= 4096 && &head[4086..4096] == b"SWAPSPACE2" {
+        return Filesystem::Swap;
+    }
+    Filesystem::Unknown
+}
+
+/// Reads the table, detects filesystems and maps what they use.
+pub fn scan(f: &File, disk_size: u64) -> Scan {
+    let (table, sector_size, mut parts) = table::read(f, disk_size);
+    let mut used = Ranges::default();
+    let mut warnings = Vec::new();
+    // Everything outside partitions (tables, boot code, gaps) is read.
+    let mut covered = Ranges::default();
+    for p in &parts {
+        covered.add(p.start, p.size);
+    }
+    let mut at = 0;
+    for (s, l) in covered.iter() {
+        used.add(at, s.saturating_sub(at));
+        at = at.max(s + l);
+    }
+    used.add(at, disk_size.saturating_sub(at));
+
+    for p in &mut parts {
+        p.filesystem = detect(f, p.start, p.size);
+        let mapped = match p.filesystem {
+            Filesystem::Ext4 => ext4::used_ranges(f, p.start, p.size).map_err(|e| format!("ext4 metadata unreadable ({e})")),
+            Filesystem::Swap => Err("swap has no allocation map".to_string()),
+            Filesystem::Unknown => Err("no filesystem recognised".to_string()),
+            fs => Err(format!("{fs:?} allocation maps are not read yet")),
+        };
+        match mapped {
+            Ok(r) => {
+                p.used_bytes = Some(r.total());
+                used.extend(&r);
+            }
+            Err(reason) => {
+                warnings.push(format!("partition {} ({} bytes at {}): imaged raw: {reason}", p.number, p.size, p.start));
+                p.raw_reason = Some(reason);
+                used.add(p.start, p.size);
+            }
+        }
+    }
+    Scan { layout: Layout { table, sector_size, partitions: parts }, used, warnings }
+}
