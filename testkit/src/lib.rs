@@ -258,3 +258,52 @@ pub fn prerequisite(what: &str, result: Result<(), String>) -> bool {
         }
     }
 }
+
+/// Writes the file `part` into `disk` at byte `offset`.
+pub fn write_into(disk: &Path, offset: u64, part: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let d = fs::OpenOptions::new().write(true).open(disk)?;
+    let mut src = fs::File::open(part)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = offset;
+    loop {
+        let n = read_full(&mut src, &mut buf);
+        if n == 0 {
+            return Ok(());
+        }
+        d.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+}
+
+/// Copies `len` bytes of `disk` from `offset` into a new file `out`.
+pub fn extract(disk: &Path, offset: u64, len: u64, out: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let d = fs::File::open(disk)?;
+    let o = fs::File::create(out)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        d.read_exact_at(&mut buf[..n], offset + at)?;
+        o.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// A partition's first byte and length, as sgdisk reports them.
+pub fn gpt_partition(disk: &Path, n: u32) -> Result<(u64, u64), String> {
+    let out = run(Command::new("sgdisk").arg("-i").arg(n.to_string()).arg(disk))?;
+    let field = |name: &str| -> Result<u64, String> {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("sgdisk -i {n}: no {name:?} in {out}"))
+    };
+    let first = field("First sector")?;
+    let last = field("Last sector")?;
+    Ok((first * 512, (last + 1 - first) * 512))
+}

@@ -6,6 +6,7 @@ mod corruption;
 mod dedup_delta;
 mod gc;
 mod hostile;
+mod partitions;
 mod resume;
 mod roundtrip;
 

@@ -1,0 +1,209 @@
+//! Partitioned disks made by the real tools: GPT with FAT32 ESP, ext4, NTFS
+//! and swap; MBR with a logical partition. Capture reads the filesystems'
+//! used blocks; restore gives clean filesystems with identical files.
+
+use super::*;
+use parc_testkit as kit;
+
+/// A GPT disk: 1 ESP (FAT32, files via mtools), 2 ext4 (`mkfs.ext4 -d`,
+/// about 20 % full), 3 NTFS (a file via ntfscp), 4 swap.
+struct GptDisk {
+    disk: PathBuf,
+    tree: PathBuf,
+    parts: Vec<(u64, u64)>,
+}
+
+fn tool(t: &str, pkg: &str) {
+    kit::require_tool(t, pkg).unwrap();
+}
+
+fn make_gpt_disk(dir: &Path) -> GptDisk {
+    for (t, p) in [("sgdisk", "gdisk"), ("mkfs.vfat", "dosfstools"), ("mcopy", "mtools"), ("mkntfs", "ntfs-3g"), ("ntfscp", "ntfs-3g"), ("mkswap", "util-linux")] {
+        tool(t, p);
+    }
+    let disk = dir.join("gpt.img");
+    std::fs::File::create(&disk).unwrap().set_len(1024 * MIB).unwrap();
+    kit::run(Command::new("sgdisk").args(["-n", "1:2048:+64M", "-t", "1:ef00", "-c", "1:ESP", "-n", "2:0:+512M", "-t", "2:8300", "-c", "2:root", "-n", "3:0:+256M", "-t", "3:0700", "-c", "3:data", "-n", "4:0:+64M", "-t", "4:8200"]).arg(&disk)).unwrap();
+    let parts: Vec<(u64, u64)> = (1..=4).map(|n| kit::gpt_partition(&disk, n).unwrap()).collect();
+
+    let tree = dir.join("tree");
+    kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 100 * MIB).unwrap();
+    let fs = |name: &str, size: u64| {
+        let p = dir.join(name);
+        std::fs::File::create(&p).unwrap().set_len(size).unwrap();
+        p
+    };
+    let esp = fs("esp", parts[0].1);
+    kit::run(Command::new("mkfs.vfat").args(["-F", "32", "-n", "ESP"]).arg(&esp)).unwrap();
+    std::fs::write(dir.join("bootx64.efi"), kit::pseudo_random(300_000, 3)).unwrap();
+    kit::run(Command::new("mmd").arg("-i").arg(&esp).args(["::/EFI", "::/EFI/BOOT"])).unwrap();
+    kit::run(Command::new("mcopy").arg("-i").arg(&esp).arg(dir.join("bootx64.efi")).arg("::/EFI/BOOT/BOOTX64.EFI")).unwrap();
+    kit::write_into(&disk, parts[0].0, &esp).unwrap();
+
+    let root = dir.join("root");
+    kit::mkfs_ext4(&tree, &root, parts[1].1).unwrap();
+    kit::write_into(&disk, parts[1].0, &root).unwrap();
+
+    let ntfs = fs("ntfs", parts[2].1);
+    kit::run(Command::new("mkntfs").args(["-F", "-Q", "-q", "-L", "data"]).arg(&ntfs)).unwrap();
+    std::fs::write(dir.join("data.bin"), kit::pseudo_random(2_000_000, 4)).unwrap();
+    kit::run(Command::new("ntfscp").arg(&ntfs).arg(dir.join("data.bin")).arg("data.bin")).unwrap();
+    kit::write_into(&disk, parts[2].0, &ntfs).unwrap();
+
+    let swap = fs("swap", parts[3].1);
+    kit::run(Command::new("mkswap").arg(&swap)).unwrap();
+    kit::write_into(&disk, parts[3].0, &swap).unwrap();
+    for f in [esp, root, ntfs, swap] {
+        std::fs::remove_file(f).unwrap();
+    }
+    GptDisk { disk, tree, parts }
+}
+
+/// Fails unless every filesystem on `disk` is clean and holds the test's files.
+fn check_filesystems(g: &GptDisk, disk: &Path, work: &Path) {
+    kit::run(Command::new("sgdisk").arg("-v").arg(disk)).expect("sgdisk -v");
+    let verify = kit::run(Command::new("sgdisk").arg("-v").arg(disk)).unwrap();
+    assert!(verify.contains("No problems found"), "{verify}");
+
+    let esp = work.join("esp.out");
+    kit::extract(disk, g.parts[0].0, g.parts[0].1, &esp).unwrap();
+    kit::run(Command::new("fsck.vfat").arg("-n").arg(&esp)).expect("fsck.vfat -n clean");
+    let efi = work.join("BOOTX64.EFI");
+    kit::run(Command::new("mcopy").arg("-n").arg("-i").arg(&esp).arg("::/EFI/BOOT/BOOTX64.EFI").arg(&efi)).unwrap();
+    assert!(std::fs::read(&efi).unwrap() == kit::pseudo_random(300_000, 3), "ESP file differs");
+
+    let root = work.join("root.out");
+    kit::extract(disk, g.parts[1].0, g.parts[1].1, &root).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&root)).expect("e2fsck -fn clean");
+    let dump = work.join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    kit::run(Command::new("debugfs").arg("-R").arg(format!("rdump / {}", dump.display())).arg(&root)).unwrap();
+    kit::run(Command::new("diff").arg("-r").arg("--no-dereference").arg(g.tree.join("doc")).arg(dump.join("doc"))).expect("ext4 files identical to the source tree");
+
+    let ntfs = work.join("ntfs.out");
+    kit::extract(disk, g.parts[2].0, g.parts[2].1, &ntfs).unwrap();
+    kit::run(Command::new("ntfsfix").arg("-n").arg(&ntfs)).expect("ntfsfix -n clean");
+    let out = Command::new("ntfscat").arg(&ntfs).arg("data.bin").output().unwrap();
+    assert!(out.status.success() && out.stdout == kit::pseudo_random(2_000_000, 4), "NTFS file differs");
+}
+
+#[test]
+fn gpt_disk_with_four_filesystems_round_trips() {
+    let work = scratch();
+    let g = make_gpt_disk(work.path());
+    let store = scratch();
+    let st = s(store.path());
+    let cap = parc_json(&["image", "capture", s(&g.disk), "--name", "gpt", "--store", st]);
+    let parts = cap["layout"]["partitions"].as_array().unwrap();
+    assert_eq!(cap["layout"]["table"], "gpt");
+    let fss: Vec<_> = parts.iter().map(|p| p["filesystem"].as_str().unwrap()).collect();
+    assert_eq!(fss, ["vfat", "ext4", "ntfs", "swap"], "{cap}");
+    assert_eq!(parts[1]["name"], "root");
+    assert!(parts[1]["used_bytes"].as_u64().unwrap() > 0);
+    // Whatever is imaged raw is said, naming the partition.
+    let warnings = cap["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().starts_with("partition 4")), "{cap}");
+    // The ext4 partition's free space is not read.
+    let ext4_free = parts[1]["size"].as_u64().unwrap() - parts[1]["used_bytes"].as_u64().unwrap();
+    assert!(num(&cap, "bytes_read") <= 1024 * MIB - ext4_free, "{cap}");
+
+    let target = work.path().join("restored.img");
+    parc_json(&["image", "restore", "gpt", s(&target), "--store", st]);
+    check_filesystems(&g, &target, work.path());
+
+    // Onto a disk holding other data: free space keeps it, files are right.
+    std::fs::write(&target, kit::pseudo_random(1024 * MIB as usize, 9)).unwrap();
+    parc_json(&["image", "restore", "gpt", s(&target), "--store", st]);
+    check_filesystems(&g, &target, work.path());
+
+    let show = parc(&["image", "show", "gpt", "--store", st]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("Gpt table") && text.contains("ext4") && text.contains("root"), "{text}");
+}
+
+#[test]
+fn capture_reads_only_used_blocks_of_ext4() {
+    let work = scratch();
+    let tree = work.path().join("tree");
+    kit::copy_files(&[Path::new("/usr/share")], &tree, 120 * MIB).unwrap();
+    let img = work.path().join("ext4.img");
+    kit::mkfs_ext4(&tree, &img, GIB).unwrap();
+    let info = kit::run(Command::new("dumpe2fs").arg("-h").arg(&img)).unwrap();
+    let field = |name: &str| -> u64 { info.lines().find(|l| l.starts_with(name)).unwrap().split(':').nth(1).unwrap().trim().parse().unwrap() };
+    let used = (field("Block count") - field("Free blocks")) * field("Block size");
+    assert!(used < GIB * 25 / 100, "fixture should be about 20 % full, is {used}");
+    let store = scratch();
+    let cap = parc_json(&["image", "capture", s(&img), "--name", "e", "--store", s(store.path())]);
+    let read = num(&cap, "bytes_read");
+    eprintln!("ext4 {used} bytes used, capture read {read}");
+    assert!(read <= used + 4096, "read {read} bytes, the filesystem uses {used}");
+    assert!(cap["warnings"].as_array().unwrap().is_empty(), "{cap}");
+}
+
+#[test]
+fn damaged_ext4_metadata_falls_back_to_raw_and_round_trips() {
+    let f = fixtures();
+    let work = scratch();
+    let info = kit::run(Command::new("dumpe2fs").arg(&f.a)).unwrap();
+    let bitmap: u64 = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Block bitmap at "))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("dumpe2fs names group 0's block bitmap");
+    let damaged = work.path().join("damaged.img");
+    std::fs::copy(&f.a, &damaged).unwrap();
+    let d = std::fs::OpenOptions::new().write(true).open(&damaged).unwrap();
+    use std::os::unix::fs::FileExt;
+    d.write_all_at(&[0x5A; 64], bitmap * 4096 + 2048).unwrap();
+    let store = scratch();
+    let st = s(store.path());
+    let cap = parc_json(&["image", "capture", s(&damaged), "--name", "d", "--store", st]);
+    let w = cap["warnings"].to_string();
+    assert!(w.contains("partition 0") && w.contains("checksum"), "{cap}");
+    let target = work.path().join("t.img");
+    parc_json(&["image", "restore", "d", s(&target), "--store", st]);
+    assert!(kit::same_content(&damaged, &target), "raw fallback must round-trip byte-identical");
+
+    // A destroyed superblock: nothing recognised, imaged raw, identical.
+    d.write_all_at(&[0; 2], 1024 + 0x38).unwrap();
+    let cap = parc_json(&["image", "capture", s(&damaged), "--name", "d2", "--store", st]);
+    assert!(cap["warnings"].to_string().contains("no filesystem recognised"), "{cap}");
+    std::fs::remove_file(&target).unwrap();
+    parc_json(&["image", "restore", "d2", s(&target), "--store", st]);
+    assert!(kit::same_content(&damaged, &target));
+}
+
+#[test]
+fn mbr_disk_with_a_logical_partition() {
+    tool("sfdisk", "fdisk");
+    let work = scratch();
+    let disk = work.path().join("mbr.img");
+    std::fs::File::create(&disk).unwrap().set_len(256 * MIB).unwrap();
+    let script = "label: dos\nstart=2048, size=65536, type=83\nstart=69632, type=5\nstart=71680, size=131072, type=83\n";
+    let mut child = Command::new("sfdisk").arg("--no-reread").arg("--no-tell-kernel").arg(&disk).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let tree = work.path().join("tree");
+    kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 20 * MIB).unwrap();
+    let logical = work.path().join("logical");
+    kit::mkfs_ext4(&tree, &logical, 131072 * 512).unwrap();
+    kit::write_into(&disk, 71680 * 512, &logical).unwrap();
+
+    let store = scratch();
+    let st = s(store.path());
+    let cap = parc_json(&["image", "capture", s(&disk), "--name", "mbr", "--store", st]);
+    assert_eq!(cap["layout"]["table"], "mbr", "{cap}");
+    let parts = cap["layout"]["partitions"].as_array().unwrap();
+    let l = parts.iter().find(|p| p["number"] == 5).unwrap_or_else(|| panic!("no logical partition 5: {cap}"));
+    assert_eq!(l["filesystem"], "ext4");
+    assert_eq!(l["start"], 71680 * 512);
+    let target = work.path().join("t.img");
+    parc_json(&["image", "restore", "mbr", s(&target), "--store", st]);
+    let dump = kit::run(Command::new("sfdisk").arg("--dump").arg(&target)).unwrap();
+    assert!(dump.contains("start=       71680, size=      131072, type=83"), "{dump}");
+    let out = work.path().join("l.out");
+    kit::extract(&target, 71680 * 512, 131072 * 512, &out).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&out)).expect("logical ext4 clean");
+}
