@@ -4,12 +4,16 @@
 //!
 //! - [`table`]: GPT (gptman) and MBR with logical partitions (mbrman).
 //! - [`ext4`]: used blocks from ext4's own block bitmaps.
+//! - [`fat`]: used clusters from the FAT.
+//! - [`ntfs`]: used clusters from `$Bitmap`.
 //! - [`ranges`]: sorted byte ranges.
 //!
 //! Anything not understood is imaged raw (with zero detection) and a
 //! warning names the partition: never a silently wrong image.
 
 pub mod ext4;
+pub mod fat;
+pub mod ntfs;
 pub mod ranges;
 pub mod table;
 
@@ -139,9 +143,10 @@ pub fn scan(f: &File, disk_size: u64) -> Scan {
         p.filesystem = detect(f, p.start, p.size);
         let mapped = match p.filesystem {
             Filesystem::Ext4 => ext4::used_ranges(f, p.start, p.size).map_err(|e| format!("ext4 metadata unreadable ({e})")),
+            Filesystem::Vfat => fat::used_ranges(f, p.start, p.size).map_err(|e| format!("FAT metadata unreadable ({e})")),
+            Filesystem::Ntfs => ntfs::used_ranges(f, p.start, p.size).map_err(|e| format!("NTFS metadata unreadable ({e})")),
             Filesystem::Swap => Err("swap has no allocation map".to_string()),
             Filesystem::Unknown => Err("no filesystem recognised".to_string()),
-            fs => Err(format!("{fs:?} allocation maps are not read yet")),
         };
         match mapped {
             Ok(r) => {
