@@ -106,7 +106,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                     None => println!("layout       raw capture (every byte)"),
                     Some(l) => {
                         println!("layout       {:?} table, {}-byte sectors; {} not captured (free space)", l.table, l.sector_size, human(stats.unused_bytes));
-                        println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {}", "#", "START", "SIZE", "FS", "USED", "TYPE / NAME");
+                        println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  TYPE / NAME", "#", "START", "SIZE", "FS", "USED");
                         for p in &l.partitions {
                             let used = p.used_bytes.map(human).unwrap_or_else(|| "raw".into());
                             println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {} {}", p.number, p.start, human(p.size), format!("{:?}", p.filesystem).to_lowercase(), used, p.type_id, p.name);
