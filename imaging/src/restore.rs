@@ -60,6 +60,8 @@ pub struct RestoreReport {
     pub chunks_copied: u64,
     /// Chunks already correct on the target.
     pub chunks_unchanged: u64,
+    /// Changes made to fit the target (partition table moved, …).
+    pub adjustments: Vec<String>,
 }
 
 struct Target {
@@ -100,11 +102,20 @@ fn open_target(path: &Path, size: u64, full: bool) -> Result<Target> {
         return Err(target_err(path, "is neither a regular file nor a block device"));
     }
     let blank = !existed || md.len() == 0 || full;
+    // An existing file is a disk: a larger one keeps its size (the image
+    // goes at its start), a smaller one is refused before anything is written.
+    if existed && md.len() > 0 && md.len() < size {
+        return Err(target_err(
+            path,
+            format!("it holds {} bytes but the image needs {size}; {} bytes are missing", md.len(), size - md.len()),
+        ));
+    }
     if full {
         // Emptying first makes every hole sparse and every byte rewritten.
         file.set_len(0).map_err(|e| target_err(path, e.to_string()))?;
     }
-    file.set_len(size).map_err(|e| target_err(path, format!("cannot size to {size} bytes: {e}")))?;
+    let len = if existed { md.len().max(size) } else { size };
+    file.set_len(len).map_err(|e| target_err(path, format!("cannot size to {len} bytes: {e}")))?;
     Ok(Target { file, regular: true, blank })
 }
 
@@ -266,6 +277,15 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
     if digest.finish() != ExtentDigest::of(&manifest) {
         return Err(Error::RootMismatch(root.to_hex()).in_image(name));
     }
+    let mut adjustments = Vec::new();
+    let target_size = std::io::Seek::seek(&mut &t.file, std::io::SeekFrom::End(0)).map_err(&io)?;
+    if let Some(layout) = manifest.layout.as_ref().filter(|l| l.table == crate::layout::TableKind::Gpt) {
+        if target_size > manifest.source_size {
+            crate::layout::table::relocate_gpt_backup(&t.file, layout.sector_size as u64)
+                .map_err(|e| Error::Target { path: tpath.clone(), message: format!("moving the GPT backup to the end of the disk: {e}") })?;
+            adjustments.push(format!("GPT backup header moved to the end of the {target_size}-byte disk"));
+        }
+    }
     let stats = manifest.stats();
     let report = RestoreReport {
         summary: Summary {
@@ -280,6 +300,7 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
             chunks_new: counters.fetched.into_inner(),
             seconds: started.elapsed().as_secs_f64(),
         },
+        adjustments,
         chunks_copied: counters.copied.into_inner(),
         chunks_unchanged: counters.unchanged.into_inner(),
     };

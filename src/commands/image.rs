@@ -56,6 +56,9 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             if out.json {
                 print_json(&r);
             } else {
+                for a in &r.adjustments {
+                    println!("{a}");
+                }
                 println!(
                     "restored {:?} onto {}: {} received, {} written, {} of {} chunks already in place, {:.1}s; verified root {}",
                     r.summary.image,

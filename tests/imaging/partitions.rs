@@ -212,3 +212,30 @@ fn mbr_disk_with_a_logical_partition() {
     kit::extract(&target, 71680 * 512, 131072 * 512, &out).unwrap();
     kit::run(Command::new("e2fsck").arg("-fn").arg(&out)).expect("logical ext4 clean");
 }
+
+#[test]
+fn restore_onto_a_larger_disk_moves_the_gpt_backup_and_a_too_small_one_is_refused() {
+    let work = scratch();
+    let g = make_gpt_disk(work.path());
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&g.disk), "--name", "gpt", "--store", st]);
+
+    let bigger = work.path().join("bigger.img");
+    std::fs::File::create(&bigger).unwrap().set_len(2048 * MIB).unwrap();
+    let r = parc_json(&["image", "restore", "gpt", s(&bigger), "--store", st]);
+    assert!(r["adjustments"].to_string().contains("GPT backup"), "{r}");
+    assert_eq!(std::fs::metadata(&bigger).unwrap().len(), 2048 * MIB, "the disk keeps its size");
+    let p = kit::run(Command::new("sgdisk").arg("-p").arg(&bigger)).unwrap();
+    assert!(p.contains("last usable sector is 4194270"), "backup GPT not at the new end: {p}");
+    check_filesystems(&g, &bigger, work.path());
+
+    let smaller = work.path().join("smaller.img");
+    let old = kit::pseudo_random(512 * MIB as usize, 12);
+    std::fs::write(&smaller, &old).unwrap();
+    let out = parc(&["image", "restore", "gpt", s(&smaller), "--store", st]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{} bytes are missing", 512 * MIB)), "{err}");
+    assert!(std::fs::read(&smaller).unwrap() == old, "a refused restore changed the target");
+}

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 
 use super::{Filesystem, Partition, TableKind};
 
@@ -16,6 +17,31 @@ pub fn guid_string(b: &[u8; 16]) -> String {
 
 fn part(number: u32, start: u64, size: u64, type_id: String, name: String) -> Partition {
     Partition { number, start, size, type_id, name, filesystem: Filesystem::Unknown, used_bytes: None, raw_reason: None }
+}
+
+/// After an image was restored onto a larger disk: moves the GPT backup
+/// header and partition array to the new end, makes the extra space usable,
+/// updates the protective MBR, and clears the old backup header.
+pub fn relocate_gpt_backup(f: &File, sector_size: u64) -> Result<(), String> {
+    let e = |e: gptman::Error| e.to_string();
+    let mut w = f;
+    let mut gpt = gptman::GPT::read_from(&mut w, sector_size).map_err(e)?;
+    let old_backup = gpt.header.backup_lba;
+    gpt.header.update_from(&mut w, sector_size).map_err(e)?;
+    if gpt.header.backup_lba == old_backup {
+        return Ok(());
+    }
+    gpt.write_into(&mut w).map_err(e)?;
+    let mut flag = [0u8; 1];
+    f.read_exact_at(&mut flag, 446).map_err(|e| e.to_string())?;
+    if flag[0] == 0x80 {
+        gptman::GPT::write_bootable_protective_mbr_into(&mut w, sector_size).map_err(e)?;
+    } else {
+        gptman::GPT::write_protective_mbr_into(&mut w, sector_size).map_err(e)?;
+    }
+    // A stale header left mid-disk would confuse tools that scan for one.
+    f.write_all_at(&vec![0u8; sector_size as usize], old_backup * sector_size).map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())
 }
 
 /// Reads the partition table; a disk without one is a single pseudo-partition 0.
