@@ -130,6 +130,10 @@ pub enum ImageCommand {
         /// Write every byte without comparing with the target first.
         #[arg(long)]
         full: bool,
+        /// On a larger disk, extend the last partition to the end and grow
+        /// its filesystem (ext4: resize2fs, NTFS: ntfsresize; GPT only).
+        #[arg(long)]
+        grow: bool,
         #[command(flatten)]
         transfer: Transfer,
         #[command(flatten)]

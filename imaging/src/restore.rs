@@ -41,11 +41,13 @@ pub struct RestoreOptions {
     pub parallel: usize,
     /// Cap on received chunk bytes per second.
     pub rate_limit: Option<u64>,
+    /// On a larger disk, grow the last partition and its filesystem.
+    pub grow: bool,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        Self { full: false, parallel: 8, rate_limit: None }
+        Self { full: false, parallel: 8, rate_limit: None, grow: false }
     }
 }
 
@@ -284,6 +286,17 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
             crate::layout::table::relocate_gpt_backup(&t.file, layout.sector_size as u64)
                 .map_err(|e| Error::Target { path: tpath.clone(), message: format!("moving the GPT backup to the end of the disk: {e}") })?;
             adjustments.push(format!("GPT backup header moved to the end of the {target_size}-byte disk"));
+        }
+    }
+    if opts.grow {
+        match &manifest.layout {
+            Some(layout) if target_size > manifest.source_size => {
+                let done = crate::layout::grow::grow_last_partition(&t.file, target, layout)
+                    .map_err(|e| Error::Target { path: tpath.clone(), message: format!("growing the last partition: {e}") })?;
+                adjustments.extend(done);
+            }
+            Some(_) => adjustments.push("--grow: the disk is not larger than the image; nothing grown".into()),
+            None => adjustments.push("--grow: a raw image records no partitions; nothing grown".into()),
         }
     }
     let stats = manifest.stats();

@@ -46,9 +46,9 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        ImageCommand::Restore { name, target, full, transfer, at, out } => {
+        ImageCommand::Restore { name, target, full, grow, transfer, at, out } => {
             let remote = open_location(&cfg, &at).await?;
-            let opts = RestoreOptions { full, parallel: transfer.parallel.unwrap_or(cfg.imaging.parallel), rate_limit: transfer.limit_rate };
+            let opts = RestoreOptions { full, grow, parallel: transfer.parallel.unwrap_or(cfg.imaging.parallel), rate_limit: transfer.limit_rate };
             let bars = Bars::new(out.json);
             let r = parc_imaging::restore(&name, &target, &remote, &opts, &bars)
                 .await

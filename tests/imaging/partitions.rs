@@ -239,3 +239,78 @@ fn restore_onto_a_larger_disk_moves_the_gpt_backup_and_a_too_small_one_is_refuse
     assert!(err.contains(&format!("{} bytes are missing", 512 * MIB)), "{err}");
     assert!(std::fs::read(&smaller).unwrap() == old, "a refused restore changed the target");
 }
+
+#[test]
+fn grow_extends_the_last_ext4_partition_onto_a_larger_disk() {
+    tool("resize2fs", "e2fsprogs");
+    let work = scratch();
+    let disk = work.path().join("small.img");
+    std::fs::File::create(&disk).unwrap().set_len(256 * MIB).unwrap();
+    kit::run(Command::new("sgdisk").args(["-n", "1:2048:+32M", "-t", "1:ef00", "-n", "2:0:0", "-t", "2:8300"]).arg(&disk)).unwrap();
+    let (start, size) = kit::gpt_partition(&disk, 2).unwrap();
+    let tree = work.path().join("tree");
+    kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 30 * MIB).unwrap();
+    let root = work.path().join("root");
+    kit::mkfs_ext4(&tree, &root, size).unwrap();
+    kit::write_into(&disk, start, &root).unwrap();
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&disk), "--name", "small", "--store", st]);
+
+    let big = work.path().join("big.img");
+    std::fs::File::create(&big).unwrap().set_len(512 * MIB).unwrap();
+    let r = parc_json(&["image", "restore", "small", s(&big), "--grow", "--store", st]);
+    assert!(r["adjustments"].to_string().contains("grown"), "{r}");
+    let verify = kit::run(Command::new("sgdisk").arg("-v").arg(&big)).unwrap();
+    assert!(verify.contains("No problems found"), "{verify}");
+    let (new_start, new_size) = kit::gpt_partition(&big, 2).unwrap();
+    assert_eq!(new_start, start);
+    assert!(new_size > size + 200 * MIB, "partition not grown: {new_size}");
+    let part = work.path().join("part.out");
+    kit::extract(&big, new_start, new_size, &part).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&part)).expect("grown filesystem is clean");
+    let info = kit::run(Command::new("dumpe2fs").arg("-h").arg(&part)).unwrap();
+    let blocks: u64 = info.lines().find(|l| l.starts_with("Block count")).unwrap().split(':').nth(1).unwrap().trim().parse().unwrap();
+    assert!(blocks * 4096 + 4 * MIB > new_size, "filesystem has {blocks} blocks, partition {new_size} bytes");
+    let dump = work.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    kit::run(Command::new("debugfs").arg("-R").arg(format!("rdump /doc {}", dump.display())).arg(&part)).unwrap();
+    kit::run(Command::new("diff").arg("-r").arg(tree.join("doc")).arg(dump.join("doc"))).expect("files identical after growing");
+}
+
+#[test]
+fn grow_extends_the_last_ntfs_partition_onto_a_larger_disk() {
+    tool("ntfsresize", "ntfs-3g");
+    let work = scratch();
+    let disk = work.path().join("small.img");
+    std::fs::File::create(&disk).unwrap().set_len(128 * MIB).unwrap();
+    kit::run(Command::new("sgdisk").args(["-n", "1:2048:+16M", "-t", "1:ef00", "-n", "2:0:0", "-t", "2:0700"]).arg(&disk)).unwrap();
+    let (start, size) = kit::gpt_partition(&disk, 2).unwrap();
+    let ntfs = work.path().join("ntfs");
+    std::fs::File::create(&ntfs).unwrap().set_len(size).unwrap();
+    kit::run(Command::new("mkntfs").args(["-F", "-Q", "-q"]).arg(&ntfs)).unwrap();
+    std::fs::write(work.path().join("f.bin"), kit::pseudo_random(1_000_000, 21)).unwrap();
+    kit::run(Command::new("ntfscp").arg(&ntfs).arg(work.path().join("f.bin")).arg("f.bin")).unwrap();
+    kit::write_into(&disk, start, &ntfs).unwrap();
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&disk), "--name", "n", "--store", st]);
+
+    let big = work.path().join("big.img");
+    std::fs::File::create(&big).unwrap().set_len(256 * MIB).unwrap();
+    let r = parc_json(&["image", "restore", "n", s(&big), "--grow", "--store", st]);
+    assert!(r["adjustments"].to_string().contains("grown"), "{r}");
+    let (_, new_size) = kit::gpt_partition(&big, 2).unwrap();
+    assert!(new_size > size + 100 * MIB);
+    let part = work.path().join("part.out");
+    kit::extract(&big, start, new_size, &part).unwrap();
+    kit::run(Command::new("ntfsfix").arg("-n").arg(&part)).expect("grown NTFS is consistent");
+    let info = kit::run(Command::new("ntfsresize").args(["--info", "--force", "--no-progress-bar"]).arg(&part)).unwrap();
+    assert!(info.contains(&format!("Current volume size: {}", new_size - 512)) || info.contains("Current volume size"), "{info}");
+    let vol: u64 = info.lines().find(|l| l.starts_with("Current volume size")).and_then(|l| l.split_whitespace().nth(3)).and_then(|v| v.parse().ok()).unwrap();
+    assert!(vol + MIB > new_size, "volume {vol} bytes, partition {new_size}");
+    // ntfsresize marks the volume for a check at Windows' next boot, as it
+    // always does; reading it here needs --force.
+    let out = Command::new("ntfscat").arg("--force").arg(&part).arg("f.bin").output().unwrap();
+    assert!(out.stdout == kit::pseudo_random(1_000_000, 21), "file differs after growing: {}", String::from_utf8_lossy(&out.stderr));
+}

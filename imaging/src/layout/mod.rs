@@ -13,6 +13,7 @@
 
 pub mod ext4;
 pub mod fat;
+pub mod grow;
 pub mod ntfs;
 pub mod ranges;
 pub mod table;
