@@ -121,6 +121,71 @@ fn open_target(path: &Path, size: u64, full: bool) -> Result<Target> {
     Ok(Target { file, regular: true, blank })
 }
 
+/// The size of an existing, non-empty target (file or device).
+fn existing_size(path: &Path) -> Result<Option<u64>> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let n = std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| target_err(path, e.to_string()))?;
+            Ok((n > 0).then_some(n))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// A scratch file removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Restores onto a disk smaller than the image: into a sparse scratch copy
+/// first, where the last partition's filesystem is shrunk to fit; then the
+/// copy goes to the disk and the GPT is rewritten for it. The disk is not
+/// written until the shrink has succeeded.
+#[allow(clippy::too_many_arguments)]
+async fn restore_shrunk<R: Remote>(
+    name: &str,
+    target: &Path,
+    remote: &R,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+    plan: crate::layout::shrink::ShrinkPlan,
+    sector_size: u64,
+    disk_size: u64,
+) -> Result<RestoreReport> {
+    let dir = std::env::var_os("PARC_SCRATCH").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let scratch = Scratch(dir.join(format!("parc-shrink-{}-{}.img", std::process::id(), plan.start)));
+    let _ = std::fs::remove_file(&scratch.0);
+    let inner = RestoreOptions { grow: false, full: false, ..opts.clone() };
+    let mut report = restore(name, &scratch.0, remote, &inner, progress).await?;
+    let (manifest_size, tpath) = (report.summary.source_size, target.display().to_string());
+    let old_size = manifest_size.min(
+        crate::layout::table::read(&File::open(&scratch.0).map_err(|e| target_err(&scratch.0, e.to_string()))?, manifest_size)
+            .2
+            .iter()
+            .find(|p| p.number == plan.number)
+            .map(|p| p.size)
+            .unwrap_or(0),
+    );
+    let sc = scratch.0.clone();
+    let (number, new_size) = (plan.number, plan.new_size);
+    let written = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+        crate::layout::shrink::shrink_filesystem(&sc, &plan, old_size)?;
+        let src = File::open(&sc).map_err(|e| e.to_string())?;
+        let disk = OpenOptions::new().read(true).write(true).open(&tpath).map_err(|e| e.to_string())?;
+        crate::layout::shrink::write_out(&src, &disk, plan.start + plan.new_size, &plan, sector_size)
+    })
+    .await
+    .expect("shrink task")
+    .map_err(|m| target_err(target, m))?;
+    report.summary.bytes_written = written;
+    report.adjustments.push(format!("partition {number} and its filesystem shrunk to {new_size} bytes to fit the {disk_size}-byte disk"));
+    Ok(report)
+}
+
 /// Makes `[offset, offset+len)` read as zeros, writing as little as possible.
 /// Returns (bytes read, bytes written).
 fn zero_range(t: &Target, offset: u64, len: u64, compare: bool) -> std::io::Result<(u64, u64)> {
@@ -175,6 +240,12 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
         return Err(Error::BadManifest(format!("manifest hashes to {root}, not to the image's root {}", record.root)).in_image(name));
     }
     let manifest = Manifest::from_bytes(&bytes).map_err(|e| e.in_image(name))?;
+    if let Some(disk_size) = existing_size(target)?.filter(|s| *s < manifest.source_size) {
+        if let Some(layout) = &manifest.layout {
+            let plan = crate::layout::shrink::plan(layout, manifest.source_size, disk_size).map_err(|m| target_err(target, m))?;
+            return Box::pin(restore_shrunk(name, target, remote, opts, progress, plan, layout.sector_size as u64, disk_size)).await;
+        }
+    }
     let t = Arc::new(open_target(target, manifest.source_size, opts.full)?);
     let compare = !opts.full && !t.blank;
     tracing::info!(image = name, target = %target.display(), delta = compare, "restore started");

@@ -240,19 +240,67 @@ fn restore_onto_a_larger_disk_moves_the_gpt_backup_and_a_too_small_one_is_refuse
     assert!(std::fs::read(&smaller).unwrap() == old, "a refused restore changed the target");
 }
 
-#[test]
-fn grow_extends_the_last_ext4_partition_onto_a_larger_disk() {
+/// A 256 MiB GPT disk: a 32 MiB ESP, then ext4 to the end holding 30 MiB of files.
+fn make_small_gpt_ext4(dir: &Path) -> (PathBuf, PathBuf, u64, u64) {
     tool("resize2fs", "e2fsprogs");
-    let work = scratch();
-    let disk = work.path().join("small.img");
+    let disk = dir.join("small.img");
     std::fs::File::create(&disk).unwrap().set_len(256 * MIB).unwrap();
     kit::run(Command::new("sgdisk").args(["-n", "1:2048:+32M", "-t", "1:ef00", "-n", "2:0:0", "-t", "2:8300"]).arg(&disk)).unwrap();
     let (start, size) = kit::gpt_partition(&disk, 2).unwrap();
-    let tree = work.path().join("tree");
+    let tree = dir.join("tree");
     kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 30 * MIB).unwrap();
-    let root = work.path().join("root");
+    let root = dir.join("root");
     kit::mkfs_ext4(&tree, &root, size).unwrap();
     kit::write_into(&disk, start, &root).unwrap();
+    (disk, tree, start, size)
+}
+
+/// The ext4 partition 2 of `disk` is clean and holds `tree`'s files.
+fn check_ext4_partition(disk: &Path, tree: &Path, work: &Path) -> (u64, u64) {
+    let verify = kit::run(Command::new("sgdisk").arg("-v").arg(disk)).unwrap();
+    assert!(verify.contains("No problems found"), "{verify}");
+    let (start, size) = kit::gpt_partition(disk, 2).unwrap();
+    let part = work.join("part.out");
+    kit::extract(disk, start, size, &part).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&part)).expect("filesystem is clean");
+    let dump = work.join("dump");
+    let _ = std::fs::remove_dir_all(&dump);
+    std::fs::create_dir_all(&dump).unwrap();
+    kit::run(Command::new("debugfs").arg("-R").arg(format!("rdump /doc {}", dump.display())).arg(&part)).unwrap();
+    kit::run(Command::new("diff").arg("-r").arg(tree.join("doc")).arg(dump.join("doc"))).expect("files identical");
+    (start, size)
+}
+
+#[test]
+fn shrink_fits_a_smaller_disk_when_the_data_fits_and_refuses_otherwise() {
+    let work = scratch();
+    let (disk, tree, _, _) = make_small_gpt_ext4(work.path());
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&disk), "--name", "small", "--store", st]);
+
+    let smaller = work.path().join("smaller.img");
+    std::fs::write(&smaller, kit::pseudo_random(160 * MIB as usize, 31)).unwrap();
+    let r = parc_json(&["image", "restore", "small", s(&smaller), "--store", st]);
+    assert!(r["adjustments"].to_string().contains("shrunk"), "{r}");
+    assert_eq!(std::fs::metadata(&smaller).unwrap().len(), 160 * MIB);
+    let (_, size) = check_ext4_partition(&smaller, &tree, work.path());
+    assert!(size < 128 * MIB, "partition 2 is {size} bytes");
+
+    let tiny = work.path().join("tiny.img");
+    let old = kit::pseudo_random(48 * MIB as usize, 32);
+    std::fs::write(&tiny, &old).unwrap();
+    let out = parc(&["image", "restore", "small", s(&tiny), "--store", st]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bytes are missing"), "{err}");
+    assert!(std::fs::read(&tiny).unwrap() == old, "a refused restore changed the target");
+}
+
+#[test]
+fn grow_extends_the_last_ext4_partition_onto_a_larger_disk() {
+    let work = scratch();
+    let (disk, tree, start, size) = make_small_gpt_ext4(work.path());
     let store = scratch();
     let st = s(store.path());
     parc_json(&["image", "capture", s(&disk), "--name", "small", "--store", st]);

@@ -10,34 +10,8 @@ use std::fs::File;
 use std::path::Path;
 use std::process::Command;
 
+use super::tools::{run, Loop};
 use super::{Filesystem, Layout, TableKind};
-
-fn run(cmd: &mut Command, ok_codes: &[i32]) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    match out.status.code() {
-        Some(c) if ok_codes.contains(&c) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        _ => Err(format!("{cmd:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))),
-    }
-}
-
-/// A loop device over part of a file or device, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(path: &Path, offset: u64, size: u64) -> Result<Self, String> {
-        let dev = run(
-            Command::new("losetup").args(["--find", "--show", "--offset", &offset.to_string(), "--sizelimit", &size.to_string()]).arg(path),
-            &[0],
-        )?;
-        Ok(Self(dev.trim().to_string()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
 
 /// Extends the last GPT partition to the end of the disk and grows its
 /// filesystem. Returns what was done, one line per change.

@@ -14,6 +14,8 @@
 pub mod ext4;
 pub mod fat;
 pub mod grow;
+pub mod shrink;
+pub mod tools;
 pub mod ntfs;
 pub mod ranges;
 pub mod table;

@@ -32,16 +32,24 @@ pub fn relocate_gpt_backup(f: &File, sector_size: u64) -> Result<(), String> {
         return Ok(());
     }
     gpt.write_into(&mut w).map_err(e)?;
-    let mut flag = [0u8; 1];
-    f.read_exact_at(&mut flag, 446).map_err(|e| e.to_string())?;
-    if flag[0] == 0x80 {
-        gptman::GPT::write_bootable_protective_mbr_into(&mut w, sector_size).map_err(e)?;
-    } else {
-        gptman::GPT::write_protective_mbr_into(&mut w, sector_size).map_err(e)?;
-    }
+    rewrite_protective_mbr(f, sector_size)?;
     // A stale header left mid-disk would confuse tools that scan for one.
     f.write_all_at(&vec![0u8; sector_size as usize], old_backup * sector_size).map_err(|e| e.to_string())?;
     f.sync_all().map_err(|e| e.to_string())
+}
+
+/// Makes the protective MBR cover the whole disk again, keeping its boot
+/// flag and boot code.
+pub fn rewrite_protective_mbr(f: &File, sector_size: u64) -> Result<(), String> {
+    let e = |e: gptman::Error| e.to_string();
+    let mut w = f;
+    let mut flag = [0u8; 1];
+    f.read_exact_at(&mut flag, 446).map_err(|e| e.to_string())?;
+    if flag[0] == 0x80 {
+        gptman::GPT::write_bootable_protective_mbr_into(&mut w, sector_size).map_err(e)
+    } else {
+        gptman::GPT::write_protective_mbr_into(&mut w, sector_size).map_err(e)
+    }
 }
 
 /// Reads the partition table; a disk without one is a single pseudo-partition 0.

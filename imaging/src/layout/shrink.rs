@@ -1,0 +1,110 @@
+//! Fitting an image onto a smaller disk: the last partition's filesystem is
+//! shrunk (resize2fs, ntfsresize) in a scratch copy of the image, then the
+//! copy is written to the disk and the GPT is made to fit it.
+//!
+//! The scratch copy is a sparse file, so it takes the image's used bytes of
+//! space, not its size.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::Command;
+
+use super::tools::{run, Loop};
+use super::{Filesystem, Layout, TableKind};
+
+/// Where the last partition must end on the smaller disk, and the plan.
+pub struct ShrinkPlan {
+    /// Partition number to shrink.
+    pub number: u32,
+    /// Its filesystem.
+    pub filesystem: Filesystem,
+    /// Its first byte.
+    pub start: u64,
+    /// Its new size in bytes.
+    pub new_size: u64,
+}
+
+/// Decides whether the image fits a disk of `disk_size` bytes by shrinking
+/// its last partition; `Err` says why not (and how much room is missing).
+pub fn plan(layout: &Layout, image_size: u64, disk_size: u64) -> Result<ShrinkPlan, String> {
+    let missing = image_size - disk_size;
+    if layout.table != TableKind::Gpt {
+        return Err(format!("{missing} bytes are missing, and only GPT disks can be fitted by shrinking"));
+    }
+    let ss = layout.sector_size as u64;
+    let last = layout.partitions.iter().max_by_key(|p| p.start + p.size).ok_or_else(|| format!("{missing} bytes are missing"))?;
+    // The backup GPT takes the last 33 sectors; keep 1 MiB alignment.
+    let usable_end = (disk_size / ss - 34) * ss;
+    let end = (usable_end + ss) / (1 << 20) * (1 << 20);
+    if last.start >= end {
+        return Err(format!("{missing} bytes are missing: partition {} starts beyond the disk's end", last.number));
+    }
+    if !matches!(last.filesystem, Filesystem::Ext4 | Filesystem::Ntfs) {
+        return Err(format!("{missing} bytes are missing, and partition {} ({:?}) cannot be shrunk", last.number, last.filesystem));
+    }
+    Ok(ShrinkPlan { number: last.number, filesystem: last.filesystem, start: last.start, new_size: end - last.start })
+}
+
+/// Shrinks the partition's filesystem inside `scratch` (a restored copy of
+/// the whole image). `Err` says how much room is missing when it cannot.
+pub fn shrink_filesystem(scratch: &Path, p: &ShrinkPlan, old_size: u64) -> Result<(), String> {
+    let dev = Loop::attach(scratch, p.start, old_size)?;
+    match p.filesystem {
+        Filesystem::Ext4 => {
+            run(Command::new("e2fsck").args(["-f", "-y"]).arg(&dev.0), &[0, 1])?;
+            let min = run(Command::new("resize2fs").arg("-P").arg(&dev.0), &[0])?;
+            let blocks: u64 = min.lines().find_map(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse().ok()).ok_or("resize2fs -P said nothing")?;
+            let block = 4096.max(block_size(&dev.0)?);
+            if blocks * block > p.new_size {
+                return Err(format!("partition {} needs at least {} bytes, {} bytes are missing", p.number, blocks * block, blocks * block - p.new_size));
+            }
+            run(Command::new("resize2fs").arg(&dev.0).arg(format!("{}K", p.new_size / 1024)), &[0])?;
+        }
+        Filesystem::Ntfs => {
+            let info = run(Command::new("ntfsresize").args(["--info", "--force", "--no-progress-bar"]).arg(&dev.0), &[0])?;
+            let min: u64 = info
+                .lines()
+                .find(|l| l.contains("You might resize at"))
+                .and_then(|l| l.split_whitespace().nth(4))
+                .and_then(|v| v.parse().ok())
+                .ok_or("ntfsresize --info gave no minimum size")?;
+            if min > p.new_size {
+                return Err(format!("partition {} needs at least {min} bytes, {} bytes are missing", p.number, min - p.new_size));
+            }
+            run(Command::new("ntfsresize").args(["--force", "--no-progress-bar", "--size"]).arg(p.new_size.to_string()).arg(&dev.0).stdin(std::process::Stdio::null()), &[0])?;
+        }
+        _ => return Err("only ext4 and NTFS shrink".into()),
+    }
+    Ok(())
+}
+
+fn block_size(dev: &str) -> Result<u64, String> {
+    let out = run(Command::new("dumpe2fs").arg("-h").arg(dev), &[0])?;
+    out.lines()
+        .find(|l| l.starts_with("Block size"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "dumpe2fs gave no block size".into())
+}
+
+/// Copies the first `len` bytes of `scratch` onto the disk and rewrites the
+/// GPT for the disk's size with the shrunk partition's new end.
+pub fn write_out(scratch: &File, disk: &File, len: u64, p: &ShrinkPlan, sector_size: u64) -> Result<u64, String> {
+    let mut buf = vec![0u8; 4 << 20];
+    let mut at = 0;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        scratch.read_exact_at(&mut buf[..n], at).map_err(|e| e.to_string())?;
+        disk.write_all_at(&buf[..n], at).map_err(|e| e.to_string())?;
+        at += n as u64;
+    }
+    let mut w = disk;
+    let mut gpt = gptman::GPT::read_from(&mut w, sector_size).map_err(|e| e.to_string())?;
+    gpt.header.update_from(&mut w, sector_size).map_err(|e| e.to_string())?;
+    gpt[p.number].ending_lba = (p.start + p.new_size) / sector_size - 1;
+    gpt.write_into(&mut w).map_err(|e| e.to_string())?;
+    super::table::rewrite_protective_mbr(disk, sector_size)?;
+    disk.sync_all().map_err(|e| e.to_string())?;
+    Ok(len)
+}
