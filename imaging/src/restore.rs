@@ -176,7 +176,7 @@ async fn restore_shrunk<R: Remote>(
         crate::layout::shrink::shrink_filesystem(&sc, &plan, old_size)?;
         let src = File::open(&sc).map_err(|e| e.to_string())?;
         let disk = OpenOptions::new().read(true).write(true).open(&tpath).map_err(|e| e.to_string())?;
-        crate::layout::shrink::write_out(&src, &disk, plan.start + plan.new_size, &plan, sector_size)
+        crate::layout::shrink::write_out(&src, &disk, Path::new(&tpath), plan.start + plan.new_size, &plan, sector_size)
     })
     .await
     .expect("shrink task")

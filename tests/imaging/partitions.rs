@@ -179,23 +179,29 @@ fn damaged_ext4_metadata_falls_back_to_raw_and_round_trips() {
     assert!(kit::same_content(&damaged, &target));
 }
 
-#[test]
-fn mbr_disk_with_a_logical_partition() {
+/// A 256 MiB MBR disk: primary 1, extended 2, logical 5 holding ext4 with
+/// 20 MiB of files.
+fn make_mbr_disk(dir: &Path) -> PathBuf {
     tool("sfdisk", "fdisk");
-    let work = scratch();
-    let disk = work.path().join("mbr.img");
+    let disk = dir.join("mbr.img");
     std::fs::File::create(&disk).unwrap().set_len(256 * MIB).unwrap();
     let script = "label: dos\nstart=2048, size=65536, type=83\nstart=69632, type=5\nstart=71680, size=131072, type=83\n";
     let mut child = Command::new("sfdisk").arg("--no-reread").arg("--no-tell-kernel").arg(&disk).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
-    let tree = work.path().join("tree");
+    let tree = dir.join("tree");
     kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 20 * MIB).unwrap();
-    let logical = work.path().join("logical");
+    let logical = dir.join("logical");
     kit::mkfs_ext4(&tree, &logical, 131072 * 512).unwrap();
     kit::write_into(&disk, 71680 * 512, &logical).unwrap();
+    disk
+}
 
+#[test]
+fn mbr_disk_with_a_logical_partition() {
+    let work = scratch();
+    let disk = make_mbr_disk(work.path());
     let store = scratch();
     let st = s(store.path());
     let cap = parc_json(&["image", "capture", s(&disk), "--name", "mbr", "--store", st]);
@@ -361,4 +367,48 @@ fn grow_extends_the_last_ntfs_partition_onto_a_larger_disk() {
     // always does; reading it here needs --force.
     let out = Command::new("ntfscat").arg("--force").arg(&part).arg("f.bin").output().unwrap();
     assert!(out.stdout == kit::pseudo_random(1_000_000, 21), "file differs after growing: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn grow_extends_a_logical_mbr_partition_and_its_extended_container() {
+    let work = scratch();
+    let disk = make_mbr_disk(work.path());
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&disk), "--name", "mbr", "--store", st]);
+    let big = work.path().join("big.img");
+    std::fs::File::create(&big).unwrap().set_len(512 * MIB).unwrap();
+    let r = parc_json(&["image", "restore", "mbr", s(&big), "--grow", "--store", st]);
+    assert!(r["adjustments"].to_string().contains("grown"), "{r}");
+    let dump = kit::run(Command::new("sfdisk").arg("--dump").arg(&big)).unwrap();
+    let line = dump.lines().find(|l| l.contains("start=       71680")).unwrap_or_else(|| panic!("{dump}"));
+    let sectors: u64 = line.split("size=").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    assert!(sectors * 512 > 400 * MIB, "logical partition not grown: {dump}");
+    let out = work.path().join("l.out");
+    kit::extract(&big, 71680 * 512, sectors * 512, &out).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&out)).expect("grown logical ext4 is clean");
+    let info = kit::run(Command::new("dumpe2fs").arg("-h").arg(&out)).unwrap();
+    let blocks: u64 = info.lines().find(|l| l.starts_with("Block count")).unwrap().split(':').nth(1).unwrap().trim().parse().unwrap();
+    assert!(blocks * 4096 + 4 * MIB > sectors * 512, "filesystem not grown: {blocks} blocks");
+}
+
+#[test]
+fn shrink_fits_an_mbr_disk_with_a_logical_partition_onto_a_smaller_disk() {
+    let work = scratch();
+    let disk = make_mbr_disk(work.path());
+    let store = scratch();
+    let st = s(store.path());
+    parc_json(&["image", "capture", s(&disk), "--name", "mbr", "--store", st]);
+    // The logical ext4 ends at 99 MiB; this disk has 80 MiB.
+    let small = work.path().join("small.img");
+    std::fs::write(&small, kit::pseudo_random(80 * MIB as usize, 41)).unwrap();
+    let r = parc_json(&["image", "restore", "mbr", s(&small), "--store", st]);
+    assert!(r["adjustments"].to_string().contains("shrunk"), "{r}");
+    let dump = kit::run(Command::new("sfdisk").arg("--dump").arg(&small)).unwrap();
+    let line = dump.lines().find(|l| l.contains("start=       71680")).unwrap_or_else(|| panic!("{dump}"));
+    let sectors: u64 = line.split("size=").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    assert!(71680 + sectors <= 80 * MIB / 512, "{dump}");
+    let out = work.path().join("l.out");
+    kit::extract(&small, 71680 * 512, sectors * 512, &out).unwrap();
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&out)).expect("shrunk logical ext4 is clean");
 }

@@ -15,6 +15,8 @@ use super::{Filesystem, Layout, TableKind};
 
 /// Where the last partition must end on the smaller disk, and the plan.
 pub struct ShrinkPlan {
+    /// The disk's partition table kind.
+    pub table: TableKind,
     /// Partition number to shrink.
     pub number: u32,
     /// Its filesystem.
@@ -29,21 +31,21 @@ pub struct ShrinkPlan {
 /// its last partition; `Err` says why not (and how much room is missing).
 pub fn plan(layout: &Layout, image_size: u64, disk_size: u64) -> Result<ShrinkPlan, String> {
     let missing = image_size - disk_size;
-    if layout.table != TableKind::Gpt {
-        return Err(format!("{missing} bytes are missing, and only GPT disks can be fitted by shrinking"));
+    if layout.table == TableKind::None {
+        return Err(format!("{missing} bytes are missing, and a disk without a partition table cannot be fitted by shrinking"));
     }
     let ss = layout.sector_size as u64;
     let last = layout.partitions.iter().max_by_key(|p| p.start + p.size).ok_or_else(|| format!("{missing} bytes are missing"))?;
-    // The backup GPT takes the last 33 sectors; keep 1 MiB alignment.
-    let usable_end = (disk_size / ss - 34) * ss;
-    let end = (usable_end + ss) / (1 << 20) * (1 << 20);
+    // GPT keeps its backup in the last 33 sectors; both keep 1 MiB alignment.
+    let usable_end = if layout.table == TableKind::Gpt { (disk_size / ss - 33) * ss } else { disk_size };
+    let end = usable_end / (1 << 20) * (1 << 20);
     if last.start >= end {
         return Err(format!("{missing} bytes are missing: partition {} starts beyond the disk's end", last.number));
     }
     if !matches!(last.filesystem, Filesystem::Ext4 | Filesystem::Ntfs) {
         return Err(format!("{missing} bytes are missing, and partition {} ({:?}) cannot be shrunk", last.number, last.filesystem));
     }
-    Ok(ShrinkPlan { number: last.number, filesystem: last.filesystem, start: last.start, new_size: end - last.start })
+    Ok(ShrinkPlan { table: layout.table, number: last.number, filesystem: last.filesystem, start: last.start, new_size: end - last.start })
 }
 
 /// Shrinks the partition's filesystem inside `scratch` (a restored copy of
@@ -79,6 +81,22 @@ pub fn shrink_filesystem(scratch: &Path, p: &ShrinkPlan, old_size: u64) -> Resul
     Ok(())
 }
 
+/// Ends the MBR partition (and, for a logical one, its extended container)
+/// within the smaller disk, with sfdisk.
+fn fit_mbr(path: &Path, p: &ShrinkPlan) -> Result<(), String> {
+    let sfdisk = |n: u32, spec: String| {
+        super::tools::run_with_input(Command::new("sfdisk").args(["--no-reread", "--no-tell-kernel", "-q", "-N", &n.to_string()]).arg(path), &spec)
+    };
+    if p.number >= 5 {
+        let mut f = File::open(path).map_err(|e| e.to_string())?;
+        let mbr = mbrman::MBR::read_from(&mut f, 512).map_err(|e| e.to_string())?;
+        let ext = mbr.header.iter().find(|(_, e)| e.is_extended()).map(|(i, _)| i).ok_or("no extended partition")?;
+        sfdisk(ext as u32, ",+\n".into())?;
+    }
+    sfdisk(p.number, format!(",{}\n", p.new_size / 512))?;
+    Ok(())
+}
+
 fn block_size(dev: &str) -> Result<u64, String> {
     let out = run(Command::new("dumpe2fs").arg("-h").arg(dev), &[0])?;
     out.lines()
@@ -90,7 +108,7 @@ fn block_size(dev: &str) -> Result<u64, String> {
 
 /// Copies the first `len` bytes of `scratch` onto the disk and rewrites the
 /// GPT for the disk's size with the shrunk partition's new end.
-pub fn write_out(scratch: &File, disk: &File, len: u64, p: &ShrinkPlan, sector_size: u64) -> Result<u64, String> {
+pub fn write_out(scratch: &File, disk: &File, disk_path: &Path, len: u64, p: &ShrinkPlan, sector_size: u64) -> Result<u64, String> {
     let mut buf = vec![0u8; 4 << 20];
     let mut at = 0;
     while at < len {
@@ -98,6 +116,10 @@ pub fn write_out(scratch: &File, disk: &File, len: u64, p: &ShrinkPlan, sector_s
         scratch.read_exact_at(&mut buf[..n], at).map_err(|e| e.to_string())?;
         disk.write_all_at(&buf[..n], at).map_err(|e| e.to_string())?;
         at += n as u64;
+    }
+    disk.sync_all().map_err(|e| e.to_string())?;
+    if p.table == TableKind::Mbr {
+        return fit_mbr(disk_path, p).map(|_| len);
     }
     let mut w = disk;
     let mut gpt = gptman::GPT::read_from(&mut w, sector_size).map_err(|e| e.to_string())?;

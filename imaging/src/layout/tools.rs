@@ -13,6 +13,19 @@ pub fn run(cmd: &mut Command, ok_codes: &[i32]) -> Result<String, String> {
     }
 }
 
+/// Runs a tool with `input` on its standard input.
+pub fn run_with_input(cmd: &mut Command, input: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A loop device over part of a file or device, detached on drop.
 pub struct Loop(pub String);
 
