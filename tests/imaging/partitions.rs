@@ -143,6 +143,18 @@ fn capture_reads_only_used_blocks_of_ext4() {
     eprintln!("ext4 {used} bytes used, capture read {read}");
     assert!(read <= used + 4096, "read {read} bytes, the filesystem uses {used}");
     assert!(cap["warnings"].as_array().unwrap().is_empty(), "{cap}");
+
+    // Free space: a delta restore leaves the target's old bytes there, --full zeroes it.
+    let target = work.path().join("t.img");
+    let noise = kit::pseudo_random(GIB as usize, 51);
+    std::fs::write(&target, &noise).unwrap();
+    parc_json(&["image", "restore", "e", s(&target), "--store", s(store.path())]);
+    let last_mib = |p: &Path| std::fs::read(p).unwrap()[(GIB - MIB) as usize..].to_vec();
+    assert!(last_mib(&target) == noise[(GIB - MIB) as usize..], "a delta restore rewrote free space");
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&target)).expect("clean after a delta restore over old data");
+    parc_json(&["image", "restore", "e", s(&target), "--full", "--store", s(store.path())]);
+    assert!(last_mib(&target).iter().all(|&b| b == 0), "--full left free space unzeroed");
+    kit::run(Command::new("e2fsck").arg("-fn").arg(&target)).expect("clean after a full restore");
 }
 
 #[test]
