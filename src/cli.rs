@@ -121,17 +121,20 @@ pub enum ImageCommand {
     /// Restore an image onto a block device or raw disk-image file.
     ///
     /// By default only chunks that differ from what the target already holds
-    /// are fetched and written (delta restore); --full rewrites everything.
+    /// are fetched and written, and filesystem free space is left as it is
+    /// (delta restore); --full rewrites everything. A smaller disk is fitted
+    /// by shrinking the last ext4/NTFS partition when its data fits.
     Restore {
         /// Image name.
         name: String,
         /// Block device or file to write (a missing file is created).
         target: PathBuf,
-        /// Write every byte without comparing with the target first.
+        /// Write every chunk, and zero holes and free space, without
+        /// comparing with the target first.
         #[arg(long)]
         full: bool,
         /// On a larger disk, extend the last partition to the end and grow
-        /// its filesystem (ext4: resize2fs, NTFS: ntfsresize; GPT only).
+        /// its filesystem (ext4: resize2fs, NTFS: ntfsresize; GPT or MBR).
         #[arg(long)]
         grow: bool,
         #[command(flatten)]
