@@ -161,19 +161,11 @@ async fn restore_shrunk<R: Remote>(
     let _ = std::fs::remove_file(&scratch.0);
     let inner = RestoreOptions { grow: false, full: false, ..opts.clone() };
     let mut report = restore(name, &scratch.0, remote, &inner, progress).await?;
-    let (manifest_size, tpath) = (report.summary.source_size, target.display().to_string());
-    let old_size = manifest_size.min(
-        crate::layout::table::read(&File::open(&scratch.0).map_err(|e| target_err(&scratch.0, e.to_string()))?, manifest_size)
-            .2
-            .iter()
-            .find(|p| p.number == plan.number)
-            .map(|p| p.size)
-            .unwrap_or(0),
-    );
+    let tpath = target.display().to_string();
     let sc = scratch.0.clone();
     let (number, new_size) = (plan.number, plan.new_size);
     let written = tokio::task::spawn_blocking(move || -> Result<u64, String> {
-        crate::layout::shrink::shrink_filesystem(&sc, &plan, old_size)?;
+        crate::layout::shrink::shrink_filesystem(&sc, &plan)?;
         let src = File::open(&sc).map_err(|e| e.to_string())?;
         let disk = OpenOptions::new().read(true).write(true).open(&tpath).map_err(|e| e.to_string())?;
         crate::layout::shrink::write_out(&src, &disk, Path::new(&tpath), plan.start + plan.new_size, &plan, sector_size)

@@ -56,6 +56,13 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
 }
 
+/// Peer time over our time, run by run: (median, min, max).
+fn ratio(peer: &[Duration], ours: &[Duration]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = peer.iter().zip(ours).map(|(p, o)| p.as_secs_f64() / o.as_secs_f64()).collect();
+    r.sort_by(f64::total_cmp);
+    (r[r.len() / 2], r[0], r[r.len() - 1])
+}
+
 /// Times a shell pipeline (bash, pipefail).
 fn pipeline(script: &str) -> anyhow::Result<Duration> {
     let t = Instant::now();
@@ -146,11 +153,6 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     if !kit::same_content(&img_a, &target) {
         bail!("restored image differs from the source");
     }
-    let ratio = |peer: &[Duration], ours: &[Duration]| {
-        let mut r: Vec<f64> = peer.iter().zip(ours).map(|(p, o)| p.as_secs_f64() / o.as_secs_f64()).collect();
-        r.sort_by(f64::total_cmp);
-        (r[r.len() / 2], r[0], r[r.len() - 1])
-    };
     let (cap_ratio, rest_ratio) = (ratio(&zc, &pc), ratio(&zd, &pd));
     let (zstd_c, zstd_d, parc_c, parc_d) = (median(zc), median(zd), median(pc), median(pd));
     let repo = Repository::open_dir(&store).await?;
@@ -252,11 +254,6 @@ async fn partclone(a: &ImagingBenchArgs, w: &Path) -> anyhow::Result<()> {
         pd.push(Duration::from_secs_f64(r.summary.seconds));
     }
     kit::run(Command::new("e2fsck").arg("-fn").arg(&target)).map_err(|e| anyhow::anyhow!("restored filesystem is not clean: {e}"))?;
-    let ratio = |peer: &[Duration], ours: &[Duration]| {
-        let mut r: Vec<f64> = peer.iter().zip(ours).map(|(p, o)| p.as_secs_f64() / o.as_secs_f64()).collect();
-        r.sort_by(f64::total_cmp);
-        (r[r.len() / 2], r[0], r[r.len() - 1])
-    };
     let (c, d) = (ratio(&pcc, &pc), ratio(&pcd, &pd));
     // partclone has a fixed cost per run (a 2 s sleep seen with strace);
     // measure it on a tiny filesystem so the comparison can also be read without it.

@@ -23,6 +23,8 @@ pub struct ShrinkPlan {
     pub filesystem: Filesystem,
     /// Its first byte.
     pub start: u64,
+    /// Its size in the image, in bytes.
+    pub old_size: u64,
     /// Its new size in bytes.
     pub new_size: u64,
 }
@@ -45,13 +47,13 @@ pub fn plan(layout: &Layout, image_size: u64, disk_size: u64) -> Result<ShrinkPl
     if !matches!(last.filesystem, Filesystem::Ext4 | Filesystem::Ntfs) {
         return Err(format!("{missing} bytes are missing, and partition {} ({:?}) cannot be shrunk", last.number, last.filesystem));
     }
-    Ok(ShrinkPlan { table: layout.table, number: last.number, filesystem: last.filesystem, start: last.start, new_size: end - last.start })
+    Ok(ShrinkPlan { table: layout.table, number: last.number, filesystem: last.filesystem, start: last.start, old_size: last.size, new_size: end - last.start })
 }
 
 /// Shrinks the partition's filesystem inside `scratch` (a restored copy of
 /// the whole image). `Err` says how much room is missing when it cannot.
-pub fn shrink_filesystem(scratch: &Path, p: &ShrinkPlan, old_size: u64) -> Result<(), String> {
-    let dev = Loop::attach(scratch, p.start, old_size)?;
+pub fn shrink_filesystem(scratch: &Path, p: &ShrinkPlan) -> Result<(), String> {
+    let dev = Loop::attach(scratch, p.start, p.old_size)?;
     match p.filesystem {
         Filesystem::Ext4 => {
             run(Command::new("e2fsck").args(["-f", "-y"]).arg(&dev.0), &[0, 1])?;
