@@ -1,0 +1,32 @@
+//! The registry's errors.
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No host matches the key (id, hostname or MAC).
+    #[error("no host {0:?} (give a host id, hostname or MAC; `parc host list` shows them)")]
+    NotFound(String),
+    /// The change would give two hosts the same hostname or MAC.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// A CSV import row is wrong; nothing was imported.
+    #[error("CSV line {line}: {message} (nothing was imported)")]
+    Csv {
+        /// 1-based line in the file, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Registry results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

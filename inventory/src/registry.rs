@@ -1,0 +1,473 @@
+//! The host registry, on SQLite through sqlx.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::error::{Error, Result};
+use crate::host::{check_group, check_hostname, normalise_uuid, Event, Host, HostEdit, HostSpec, Sighting};
+use crate::mac::Mac;
+
+/// How many events a host keeps; older ones are dropped as new ones come.
+const EVENTS_KEPT: i64 = 200;
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The registry. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Inventory {
+    pool: SqlitePool,
+}
+
+/// The result of reporting a sighting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The host, after the update.
+    pub host: Host,
+    /// True when this sighting created it.
+    pub created: bool,
+}
+
+impl Inventory {
+    /// Opens (creating and migrating) the registry in the SQLite database at
+    /// `path`; other crates may keep their tables in the same file.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Every host, by id; only those in `group` when given.
+    pub async fn list(&self, group: Option<&str>) -> Result<Vec<Host>> {
+        let ids: Vec<i64> = match group {
+            Some(g) => sqlx::query_scalar("SELECT host_id FROM host_groups WHERE name = ? ORDER BY host_id").bind(g).fetch_all(&self.pool).await?,
+            None => sqlx::query_scalar("SELECT id FROM hosts ORDER BY id").fetch_all(&self.pool).await?,
+        };
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(load(&mut conn, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// The host a key names: its id, hostname or one of its MACs.
+    pub async fn find(&self, key: &str) -> Result<Host> {
+        let mut conn = self.pool.acquire().await?;
+        let id = resolve(&mut conn, key).await?.ok_or_else(|| Error::NotFound(key.to_string()))?;
+        load(&mut conn, id).await
+    }
+
+    /// The host owning `mac`, if any.
+    pub async fn by_mac(&self, mac: Mac) -> Result<Option<Host>> {
+        let mut conn = self.pool.acquire().await?;
+        match host_of_mac(&mut conn, mac).await? {
+            Some(id) => Ok(Some(load(&mut conn, id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a host from an administrator's description (state `ready`).
+    pub async fn add(&self, spec: HostSpec) -> Result<Host> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert(&mut tx, &spec).await?;
+        event(&mut tx, id, "edit", "added").await?;
+        tx.commit().await?;
+        self.find(&id.to_string()).await
+    }
+
+    /// Changes a host.
+    pub async fn edit(&self, key: &str, edit: HostEdit) -> Result<Host> {
+        let mut tx = self.pool.begin().await?;
+        let id = resolve(&mut tx, key).await?.ok_or_else(|| Error::NotFound(key.to_string()))?;
+        apply_edit(&mut tx, id, &edit).await?;
+        event(&mut tx, id, "edit", &describe_edit(&edit)).await?;
+        tx.commit().await?;
+        self.find(&id.to_string()).await
+    }
+
+    /// Deletes a host, its MACs, groups and events.
+    pub async fn remove(&self, key: &str) -> Result<Host> {
+        let host = self.find(key).await?;
+        sqlx::query("DELETE FROM hosts WHERE id = ?").bind(host.id).execute(&self.pool).await?;
+        Ok(host)
+    }
+
+    /// Records that the boot services saw a machine: creates it (state
+    /// `new`) the first time, and keeps UUID, architecture and times current.
+    pub async fn seen(&self, s: &Sighting) -> Result<Seen> {
+        let now = unix_now();
+        let uuid = s.uuid.as_deref().map(normalise_uuid).transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let (id, created) = match host_of_mac(&mut tx, s.mac).await? {
+            Some(id) => (id, false),
+            None => {
+                let id: i64 = sqlx::query_scalar("INSERT INTO hosts (state, created_at) VALUES ('new', ?) RETURNING id")
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO host_macs (mac, host_id) VALUES (?, ?)").bind(s.mac.to_string()).bind(id).execute(&mut *tx).await?;
+                event(&mut tx, id, "registered", &format!("first seen as {}", s.mac)).await?;
+                (id, true)
+            }
+        };
+        sqlx::query(
+            "UPDATE hosts SET uuid = COALESCE(?, uuid), arch = COALESCE(?, arch),
+             first_seen = COALESCE(first_seen, ?), last_seen = ? WHERE id = ?",
+        )
+        .bind(uuid)
+        .bind(&s.arch)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Seen { host: self.find(&id.to_string()).await?, created })
+    }
+
+    /// Appends an event to a host's history.
+    pub async fn record(&self, host_id: i64, kind: &str, detail: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        event(&mut tx, host_id, kind, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The registration environment reported in: the host becomes `ready`.
+    pub async fn check_in(&self, mac: Mac, ip: Option<Ipv4Addr>, detail: &str) -> Result<Host> {
+        let seen = self.seen(&Sighting { mac, uuid: None, arch: None }).await?;
+        let id = seen.host.id;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE hosts SET state = 'ready', ip = COALESCE(?, ip) WHERE id = ? AND state = 'new'")
+            .bind(ip.map(|a| a.to_string()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        event(&mut tx, id, "checkin", detail).await?;
+        tx.commit().await?;
+        self.find(&id.to_string()).await
+    }
+
+    /// The host's latest events, newest last.
+    pub async fn events(&self, host_id: i64, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT at, kind, detail FROM (SELECT * FROM host_events WHERE host_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
+            .bind(host_id)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(Event { at: r.try_get("at")?, kind: r.try_get("kind")?, detail: r.try_get("detail")? }))
+            .collect()
+    }
+
+    /// Creates or updates many hosts in one transaction: all of them or none.
+    pub(crate) async fn upsert_all(&self, rows: Vec<(u64, HostSpec)>) -> Result<ImportReport> {
+        let mut tx = self.pool.begin().await?;
+        let mut report = ImportReport::default();
+        for (line, spec) in rows {
+            let at_line = |e: Error| match e {
+                Error::Conflict(m) | Error::Invalid(m) => Error::Csv { line, message: m },
+                other => other,
+            };
+            let existing = match &spec.hostname {
+                Some(h) => sqlx::query_scalar::<_, i64>("SELECT id FROM hosts WHERE hostname = ?").bind(h).fetch_optional(&mut *tx).await?,
+                None => None,
+            };
+            let existing = match existing {
+                Some(id) => Some(id),
+                None => match spec.macs.first() {
+                    Some(m) => host_of_mac(&mut tx, *m).await?,
+                    None => None,
+                },
+            };
+            match existing {
+                Some(id) => {
+                    let edit = HostEdit {
+                        hostname: spec.hostname.clone(),
+                        macs: Some(spec.macs.clone()),
+                        uuid: spec.uuid.clone(),
+                        ip: spec.ip,
+                        groups: Some(spec.groups.clone()),
+                        state: None,
+                        secureon: spec.secureon,
+                    };
+                    apply_edit(&mut tx, id, &edit).await.map_err(at_line)?;
+                    event(&mut tx, id, "edit", "updated by CSV import").await?;
+                    report.updated += 1;
+                }
+                None => {
+                    let id = insert(&mut tx, &spec).await.map_err(at_line)?;
+                    event(&mut tx, id, "edit", "added by CSV import").await?;
+                    report.created += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+/// What a CSV import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportReport {
+    /// Hosts created.
+    pub created: u64,
+    /// Existing hosts (same hostname or MAC) updated.
+    pub updated: u64,
+}
+
+fn describe_edit(e: &HostEdit) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &e.hostname {
+        parts.push(format!("hostname={h}"));
+    }
+    if let Some(m) = &e.macs {
+        parts.push(format!("macs={}", m.iter().map(Mac::to_string).collect::<Vec<_>>().join(",")));
+    }
+    if let Some(u) = &e.uuid {
+        parts.push(format!("uuid={u}"));
+    }
+    if let Some(ip) = &e.ip {
+        parts.push(format!("ip={ip}"));
+    }
+    if let Some(g) = &e.groups {
+        parts.push(format!("groups={}", g.join(",")));
+    }
+    if let Some(s) = &e.state {
+        parts.push(format!("state={s}"));
+    }
+    if e.secureon.is_some() {
+        parts.push("secureon=(set)".into());
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+async fn resolve(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<Option<i64>> {
+    if let Ok(mac) = key.parse::<Mac>() {
+        if let Some(id) = host_of_mac(conn, mac).await? {
+            return Ok(Some(id));
+        }
+    }
+    if let Ok(id) = key.parse::<i64>() {
+        return Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?);
+    }
+    Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ?").bind(key).fetch_optional(&mut *conn).await?)
+}
+
+async fn host_of_mac(conn: &mut sqlx::SqliteConnection, mac: Mac) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT host_id FROM host_macs WHERE mac = ?").bind(mac.to_string()).fetch_optional(&mut *conn).await?)
+}
+
+async fn load(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Host> {
+    let row: SqliteRow = sqlx::query("SELECT * FROM hosts WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+    let macs: Vec<String> = sqlx::query_scalar("SELECT mac FROM host_macs WHERE host_id = ? ORDER BY rowid").bind(id).fetch_all(&mut *conn).await?;
+    let groups: Vec<String> = sqlx::query_scalar("SELECT name FROM host_groups WHERE host_id = ? ORDER BY name").bind(id).fetch_all(&mut *conn).await?;
+    let state: String = row.try_get("state")?;
+    let ip: Option<String> = row.try_get("ip")?;
+    let secureon: Option<String> = row.try_get("secureon")?;
+    Ok(Host {
+        id,
+        hostname: row.try_get("hostname")?,
+        macs: macs.iter().filter_map(|m| m.parse().ok()).collect(),
+        uuid: row.try_get("uuid")?,
+        arch: row.try_get("arch")?,
+        state: state.parse()?,
+        ip: ip.and_then(|s| s.parse().ok()),
+        secureon: secureon.and_then(|s| s.parse().ok()),
+        groups,
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert(tx: &mut Transaction<'_, Sqlite>, spec: &HostSpec) -> Result<i64> {
+    if spec.macs.is_empty() {
+        return Err(Error::Invalid("a host needs at least one MAC address".into()));
+    }
+    if let Some(h) = &spec.hostname {
+        check_hostname(h)?;
+        taken_hostname(tx, h, None).await?;
+    }
+    let uuid = spec.uuid.as_deref().map(normalise_uuid).transpose()?;
+    let id: i64 = sqlx::query_scalar("INSERT INTO hosts (hostname, uuid, state, ip, secureon, created_at) VALUES (?, ?, 'ready', ?, ?, ?) RETURNING id")
+        .bind(&spec.hostname)
+        .bind(uuid)
+        .bind(spec.ip.map(|a| a.to_string()))
+        .bind(spec.secureon.map(|m| m.to_string()))
+        .bind(unix_now())
+        .fetch_one(&mut **tx)
+        .await?;
+    set_macs(tx, id, &spec.macs).await?;
+    set_groups(tx, id, &spec.groups).await?;
+    Ok(id)
+}
+
+async fn apply_edit(tx: &mut Transaction<'_, Sqlite>, id: i64, e: &HostEdit) -> Result<()> {
+    if let Some(h) = &e.hostname {
+        check_hostname(h)?;
+        taken_hostname(tx, h, Some(id)).await?;
+        sqlx::query("UPDATE hosts SET hostname = ? WHERE id = ?").bind(h).bind(id).execute(&mut **tx).await?;
+    }
+    if let Some(u) = &e.uuid {
+        sqlx::query("UPDATE hosts SET uuid = ? WHERE id = ?").bind(normalise_uuid(u)?).bind(id).execute(&mut **tx).await?;
+    }
+    if let Some(ip) = e.ip {
+        sqlx::query("UPDATE hosts SET ip = ? WHERE id = ?").bind(ip.to_string()).bind(id).execute(&mut **tx).await?;
+    }
+    if let Some(s) = e.state {
+        sqlx::query("UPDATE hosts SET state = ? WHERE id = ?").bind(s.as_str()).bind(id).execute(&mut **tx).await?;
+    }
+    if let Some(p) = e.secureon {
+        sqlx::query("UPDATE hosts SET secureon = ? WHERE id = ?").bind(p.to_string()).bind(id).execute(&mut **tx).await?;
+    }
+    if let Some(macs) = &e.macs {
+        if macs.is_empty() {
+            return Err(Error::Invalid("a host needs at least one MAC address".into()));
+        }
+        sqlx::query("DELETE FROM host_macs WHERE host_id = ?").bind(id).execute(&mut **tx).await?;
+        set_macs(tx, id, macs).await?;
+    }
+    if let Some(groups) = &e.groups {
+        sqlx::query("DELETE FROM host_groups WHERE host_id = ?").bind(id).execute(&mut **tx).await?;
+        set_groups(tx, id, groups).await?;
+    }
+    Ok(())
+}
+
+async fn taken_hostname(tx: &mut Transaction<'_, Sqlite>, name: &str, except: Option<i64>) -> Result<()> {
+    let other: Option<i64> = sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ?").bind(name).fetch_optional(&mut **tx).await?;
+    match other {
+        Some(o) if Some(o) != except => Err(Error::Conflict(format!("hostname {name:?} already belongs to host {o}"))),
+        _ => Ok(()),
+    }
+}
+
+async fn set_macs(tx: &mut Transaction<'_, Sqlite>, id: i64, macs: &[Mac]) -> Result<()> {
+    for mac in macs {
+        if let Some(other) = host_of_mac(tx, *mac).await? {
+            if other != id {
+                return Err(Error::Conflict(format!("MAC {mac} already belongs to host {other}")));
+            }
+            continue;
+        }
+        sqlx::query("INSERT INTO host_macs (mac, host_id) VALUES (?, ?)").bind(mac.to_string()).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn set_groups(tx: &mut Transaction<'_, Sqlite>, id: i64, groups: &[String]) -> Result<()> {
+    for g in groups {
+        check_group(g)?;
+        sqlx::query("INSERT OR IGNORE INTO host_groups (host_id, name) VALUES (?, ?)").bind(id).bind(g).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn event(tx: &mut Transaction<'_, Sqlite>, id: i64, kind: &str, detail: &str) -> Result<()> {
+    sqlx::query("INSERT INTO host_events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(unix_now())
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM host_events WHERE host_id = ? AND id <= (SELECT id FROM host_events WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)")
+        .bind(id)
+        .bind(id)
+        .bind(EVENTS_KEPT)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostState;
+
+    async fn inventory() -> (tempfile::TempDir, Inventory) {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = Inventory::open(&dir.path().join("parc.db")).await.unwrap();
+        (dir, inv)
+    }
+
+    fn mac(n: u8) -> Mac {
+        Mac([0x52, 0x54, 0, 0, 0, n])
+    }
+
+    #[tokio::test]
+    async fn sightings_register_then_update() {
+        let (_d, inv) = inventory().await;
+        let s = Sighting { mac: mac(1), uuid: Some("8D7C5B0E1F2A4C3B9D8E0123456789AB".into()), arch: Some("bios".into()) };
+        let first = inv.seen(&s).await.unwrap();
+        assert!(first.created);
+        assert_eq!(first.host.state, HostState::New);
+        assert_eq!(first.host.uuid.as_deref(), Some("8d7c5b0e-1f2a-4c3b-9d8e-0123456789ab"));
+        let again = inv.seen(&Sighting { arch: Some("efi-x64".into()), uuid: None, ..s }).await.unwrap();
+        assert!(!again.created);
+        assert_eq!(again.host.id, first.host.id);
+        assert_eq!(again.host.arch.as_deref(), Some("efi-x64"));
+        assert!(again.host.uuid.is_some(), "a sighting without UUID keeps the known one");
+        let h = inv.check_in(mac(1), Some("198.18.0.100".parse().unwrap()), "probe").await.unwrap();
+        assert_eq!(h.state, HostState::Ready);
+        let kinds: Vec<String> = inv.events(h.id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["registered", "checkin"]);
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_refused_and_change_nothing() {
+        let (_d, inv) = inventory().await;
+        let a = inv.add(HostSpec { hostname: Some("lab-a".into()), macs: vec![mac(1)], groups: vec!["lab".into()], ..Default::default() }).await.unwrap();
+        assert_eq!(a.state, HostState::Ready);
+        let dup = inv.add(HostSpec { hostname: Some("lab-b".into()), macs: vec![mac(2), mac(1)], ..Default::default() }).await;
+        assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
+        assert!(inv.find("lab-b").await.is_err(), "the failed add left nothing behind");
+        assert_eq!(inv.find("52-54-00-00-00-01").await.unwrap().id, a.id);
+        assert_eq!(inv.find(&a.id.to_string()).await.unwrap().id, a.id);
+        let e = inv.edit("lab-a", HostEdit { macs: Some(vec![mac(1), mac(3)]), groups: Some(vec!["lab".into(), "bios".into()]), ..Default::default() }).await.unwrap();
+        assert_eq!(e.macs, [mac(1), mac(3)]);
+        assert_eq!(inv.list(Some("bios")).await.unwrap().len(), 1);
+        inv.remove("lab-a").await.unwrap();
+        assert!(inv.by_mac(mac(3)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn csv_import_is_all_or_nothing() {
+        let (_d, inv) = inventory().await;
+        inv.add(HostSpec { hostname: Some("lab-a".into()), macs: vec![mac(1)], ..Default::default() }).await.unwrap();
+        let bad = "hostname,mac\nlab-b,52:54:00:00:00:02\nlab-c,52:54:00:00:00:03;52:54:00:00:00:01\n";
+        let err = inv.import_csv(bad.as_bytes()).await.unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("already belongs"), "{err}");
+        assert_eq!(inv.list(None).await.unwrap().len(), 1, "nothing imported");
+        let good = "hostname,mac,ip,groups\nlab-a,52:54:00:00:00:01,198.18.1.10,lab\nlab-b,52:54:00:00:00:02,,lab\n";
+        let r = inv.import_csv(good.as_bytes()).await.unwrap();
+        assert_eq!((r.created, r.updated), (1, 1));
+        assert_eq!(inv.list(Some("lab")).await.unwrap().len(), 2);
+        assert_eq!(inv.find("lab-a").await.unwrap().ip, Some("198.18.1.10".parse().unwrap()));
+    }
+}
