@@ -25,7 +25,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the parc server: HTTP API and image repository.
+    /// Run the parc server: HTTP API, image repository, and the boot services
+    /// (proxyDHCP on the interfaces named with --pxe, TFTP, boot scripts).
     Serve(ServeArgs),
     /// Capture, restore and manage images.
     #[command(subcommand)]
@@ -33,6 +34,9 @@ pub enum Command {
     /// Maintain a chunk store: garbage collection and integrity checks.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The host registry: list, add, edit, import, wake machines.
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Measure parc against its peer tools.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,6 +61,12 @@ pub struct ServeArgs {
     /// default /var/lib/parc as root, else ~/.local/share/parc].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Answer PXE clients on this interface (repeatable) [config: pxe.interfaces].
+    #[arg(long = "pxe", value_name = "INTERFACE")]
+    pub pxe_interfaces: Vec<String>,
+    /// TFTP listen address, or `off` [config: pxe.tftp_listen, default 0.0.0.0:69].
+    #[arg(long, value_name = "ADDR")]
+    pub tftp: Option<String>,
 }
 
 /// Where images are: a server, or a data directory opened directly.
@@ -211,8 +221,116 @@ pub enum StoreCommand {
     },
 }
 
+/// The parc server a client command talks to.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArg {
+    /// parc server URL [config: client.server, default http://127.0.0.1:7420].
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+}
+
+/// Host fields shared by `add` and `edit`.
+#[derive(Args, Debug, Clone)]
+pub struct HostFields {
+    /// Hostname (unique).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// MAC address (repeat for several NICs; on edit, replaces the list).
+    #[arg(long = "mac", value_name = "MAC")]
+    pub macs: Vec<String>,
+    /// SMBIOS system UUID.
+    #[arg(long)]
+    pub uuid: Option<String>,
+    /// IPv4 address (Wake-on-LAN uses it to reach other subnets).
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Group (repeat for several; on edit, replaces the list).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Wake-on-LAN SecureOn password (six bytes, written like a MAC).
+    #[arg(long)]
+    pub secureon: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HostCommand {
+    /// List hosts.
+    List {
+        /// Only hosts in this group.
+        #[arg(long)]
+        group: Option<String>,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show one host (by id, hostname or MAC) with its recent events.
+    Show {
+        /// Host id, hostname or MAC.
+        host: String,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Add a host.
+    Add {
+        #[command(flatten)]
+        fields: HostFields,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Change a host.
+    Edit {
+        /// Host id, hostname or MAC.
+        host: String,
+        #[command(flatten)]
+        fields: HostFields,
+        /// New state: new (registers again at next boot), ready, retired.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Remove a host and its history.
+    Rm {
+        /// Host id, hostname or MAC.
+        host: String,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+    /// Import hosts from CSV (header: mac,hostname,uuid,ip,groups,secureon;
+    /// only mac is required). All rows or none.
+    Import {
+        /// The CSV file (`-` for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Send Wake-on-LAN magic packets (from the server's interfaces).
+    Wake {
+        /// Hosts (id, hostname or MAC).
+        hosts: Vec<String>,
+        /// Every host of this group.
+        #[arg(long)]
+        group: Option<String>,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Capture/restore throughput vs zstd, and dedup/delta ratios, on a real ext4 image.
     Imaging(crate::commands::bench::ImagingBenchArgs),
+    /// parc's TFTP server vs tftpd-hpa and dnsmasq, one client, in a network namespace (root).
+    Tftp(crate::commands::bench::tftp::TftpBenchArgs),
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub client: ClientConfig,
     /// Capture and restore tuning.
     pub imaging: ImagingConfig,
+    /// Network boot: proxyDHCP, TFTP, boot scripts, Wake-on-LAN.
+    pub pxe: PxeConfig,
 }
 
 /// `[server]`.
@@ -66,6 +68,63 @@ impl Default for ImagingConfig {
     }
 }
 
+/// `[pxe]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PxeConfig {
+    /// Interfaces proxyDHCP answers on and Wake-on-LAN sends from. Empty:
+    /// no proxyDHCP (a proxy that answered on whatever network a laptop
+    /// joins would surprise its owner).
+    pub interfaces: Vec<String>,
+    /// TFTP listen address; empty turns TFTP off.
+    pub tftp_listen: String,
+    /// proxyDHCP ports: DHCP server (67), PXE boot server (4011), and the
+    /// client port broadcast offers go to (68).
+    pub dhcp_port: u16,
+    /// See `dhcp_port`.
+    pub pxe_port: u16,
+    /// See `dhcp_port`.
+    pub client_port: u16,
+    /// Boot assets (the netboot environment in `env/`, template overrides
+    /// in `templates/`); default `<data_dir>/boot-assets`.
+    pub assets_dir: Option<PathBuf>,
+    /// Debian's iPXE binaries (package `ipxe`).
+    pub ipxe_dir: PathBuf,
+    /// iPXE for BIOS PXE ROMs, fetched by TFTP.
+    pub bios_file: String,
+    /// iPXE for x86-64 UEFI, fetched by TFTP.
+    pub efi_x64_file: String,
+    /// iPXE for ARM64 UEFI, when the site has one.
+    pub efi_arm64_file: Option<String>,
+    /// Port in the URLs given to PXE clients; default the HTTP listen port.
+    pub http_port: Option<u16>,
+    /// Extra kernel arguments for the netboot environment.
+    pub env_args: String,
+    /// Prefix length assumed for the subnet of a host on another network,
+    /// for Wake-on-LAN directed broadcasts.
+    pub wol_prefix: u8,
+}
+
+impl Default for PxeConfig {
+    fn default() -> Self {
+        Self {
+            interfaces: Vec::new(),
+            tftp_listen: "0.0.0.0:69".into(),
+            dhcp_port: 67,
+            pxe_port: 4011,
+            client_port: 68,
+            assets_dir: None,
+            ipxe_dir: PathBuf::from("/usr/lib/ipxe"),
+            bios_file: "undionly.kpxe".into(),
+            efi_x64_file: "snponly.efi".into(),
+            efi_arm64_file: None,
+            http_port: None,
+            env_args: "console=tty0 console=ttyS0".into(),
+            wol_prefix: 24,
+        }
+    }
+}
+
 /// /var/lib/parc for root, else the XDG data directory.
 fn default_data_dir() -> PathBuf {
     if unsafe { libc::geteuid() } == 0 {
@@ -96,6 +155,7 @@ impl Config {
         let cfg: Config = fig.extract().context("invalid configuration")?;
         anyhow::ensure!((1..=22).contains(&cfg.imaging.level), "imaging.level must be between 1 and 22");
         anyhow::ensure!(cfg.imaging.parallel >= 1, "imaging.parallel must be at least 1");
+        anyhow::ensure!((1..=32).contains(&cfg.pxe.wol_prefix), "pxe.wol_prefix must be between 1 and 32");
         Ok(cfg)
     }
 }

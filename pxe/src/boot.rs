@@ -47,12 +47,14 @@ fn mac_hex(mac: &[u8; 6]) -> String {
 pub fn decide(c: &ClientInfo, cfg: &BootConfig) -> BootFile {
     let base = cfg.http_base.trim_end_matches('/');
     if c.ipxe {
-        return BootFile::Http(format!("{base}/boot/{}.ipxe", mac_hex(&c.mac)));
+        // The architecture rides along so the script can pick BIOS or UEFI
+        // local boot even for a machine the registry has not seen yet.
+        return BootFile::Http(format!("{base}/boot/{}.ipxe?arch={}", mac_hex(&c.mac), c.arch.name()));
     }
     match (c.arch, c.http_boot) {
-        (Arch::HttpEfiX64, _) | (Arch::EfiX64, true) => BootFile::Http(format!("{base}/boot/ipxe.efi")),
+        (Arch::HttpEfiX64, _) | (Arch::EfiX64, true) => BootFile::Http(format!("{base}/boot/ipxe/ipxe.efi")),
         (Arch::HttpEfiArm64, _) | (Arch::EfiArm64, true) => match &cfg.efi_arm64_file {
-            Some(_) => BootFile::Http(format!("{base}/boot/ipxe-arm64.efi")),
+            Some(f) => BootFile::Http(format!("{base}/boot/ipxe/{f}")),
             None => BootFile::None,
         },
         (Arch::BiosX86, _) => BootFile::Tftp(cfg.bios_file.clone()),
@@ -75,16 +77,17 @@ mod tests {
     fn boot_file_table() {
         let cfg = BootConfig { http_base: "http://198.18.0.2:7420/".into(), ..Default::default() };
         let arm = BootConfig { efi_arm64_file: Some("ipxe-arm64.efi".into()), ..cfg.clone() };
-        let script = BootFile::Http("http://198.18.0.2:7420/boot/52-54-00-12-34-56.ipxe".into());
+        let script = BootFile::Http("http://198.18.0.2:7420/boot/52-54-00-12-34-56.ipxe?arch=bios".into());
+        let efi_script = BootFile::Http("http://198.18.0.2:7420/boot/52-54-00-12-34-56.ipxe?arch=efi-x64".into());
         let cases = [
             (client(Arch::BiosX86, false, false), &cfg, BootFile::Tftp("undionly.kpxe".into())),
             (client(Arch::EfiX64, false, false), &cfg, BootFile::Tftp("snponly.efi".into())),
             (client(Arch::BiosX86, true, false), &cfg, script.clone()),
-            (client(Arch::EfiX64, true, false), &cfg, script.clone()),
-            (client(Arch::HttpEfiX64, false, true), &cfg, BootFile::Http("http://198.18.0.2:7420/boot/ipxe.efi".into())),
+            (client(Arch::EfiX64, true, false), &cfg, efi_script),
+            (client(Arch::HttpEfiX64, false, true), &cfg, BootFile::Http("http://198.18.0.2:7420/boot/ipxe/ipxe.efi".into())),
             (client(Arch::EfiArm64, false, false), &cfg, BootFile::None),
             (client(Arch::EfiArm64, false, false), &arm, BootFile::Tftp("ipxe-arm64.efi".into())),
-            (client(Arch::HttpEfiArm64, false, true), &arm, BootFile::Http("http://198.18.0.2:7420/boot/ipxe-arm64.efi".into())),
+            (client(Arch::HttpEfiArm64, false, true), &arm, BootFile::Http("http://198.18.0.2:7420/boot/ipxe/ipxe-arm64.efi".into())),
             (client(Arch::Other(2), false, false), &cfg, BootFile::None),
         ];
         for (c, cfg, want) in cases {

@@ -20,6 +20,25 @@ pub enum Arch {
     Other(u16),
 }
 
+impl Arch {
+    /// The name the registry and the boot scripts use.
+    pub fn name(self) -> String {
+        match self {
+            Arch::BiosX86 => "bios".into(),
+            Arch::EfiX64 => "efi-x64".into(),
+            Arch::EfiArm64 => "efi-arm64".into(),
+            Arch::HttpEfiX64 => "http-efi-x64".into(),
+            Arch::HttpEfiArm64 => "http-efi-arm64".into(),
+            Arch::Other(n) => format!("arch-{n}"),
+        }
+    }
+
+    /// True for UEFI firmware (leaving iPXE with `exit` boots the disk).
+    pub fn is_efi(self) -> bool {
+        !matches!(self, Arch::BiosX86 | Arch::Other(_))
+    }
+}
+
 impl From<u16> for Arch {
     fn from(v: u16) -> Self {
         match v {

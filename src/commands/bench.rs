@@ -41,9 +41,13 @@ pub struct ImagingBenchArgs {
     keep: bool,
 }
 
+#[path = "bench_tftp.rs"]
+pub mod tftp;
+
 pub async fn run(_cfg: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Imaging(args) => imaging(args).await,
+        BenchCommand::Tftp(args) => tftp::run(args).await,
     }
 }
 
@@ -163,7 +167,18 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(parc_web::serve(listener, parc_web::AppState { repo: server_repo }, async {
+    let state = parc_web::AppState {
+        repo: server_repo,
+        inventory: parc_inventory::Inventory::open(&server_dir.join("parc.db")).await?,
+        boot: std::sync::Arc::new(parc_web::boot::BootSite {
+            assets_dir: server_dir.join("boot-assets"),
+            ipxe_dir: "/usr/lib/ipxe".into(),
+            templates: parc_pxe::script::Templates::load(None)?,
+            env_args: String::new(),
+        }),
+        wol: Default::default(),
+    };
+    let server = tokio::spawn(parc_web::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
     let http = parc_imaging::HttpRemote::new(&url)?;

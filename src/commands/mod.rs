@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod bench;
+mod host;
 mod image;
 mod serve;
 mod store;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(cfg, args).await,
         Command::Image(cmd) => image::run(cfg, cmd).await,
         Command::Store(cmd) => store::run(cfg, cmd).await,
+        Command::Host(cmd) => host::run(cfg, cmd).await,
         Command::Bench(cmd) => bench::run(cfg, cmd).await,
     }
 }

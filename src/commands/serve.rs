@@ -1,13 +1,27 @@
-//! `parc serve`: the HTTP API over the repository in the data directory.
+//! `parc serve`: the HTTP API over the repository and registry in the data
+//! directory, plus the boot services (proxyDHCP, TFTP) where configured.
+//!
+//! A boot service that cannot start (a port it may not bind, a missing
+//! interface) is reported on stdout and in the log; the others run on.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use parc_imaging::Repository;
+use parc_inventory::{Inventory, Mac, Sighting};
+use parc_pxe::proxy::{Ports, Proxy, ProxyInterface};
+use parc_pxe::script::Templates;
+use parc_pxe::{BootConfig, ClientInfo};
+use parc_web::boot::BootSite;
+use parc_web::hosts::WolSite;
 use parc_web::AppState;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::config::{Config, PxeConfig};
 
 pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(l) = args.listen {
@@ -16,10 +30,20 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.data_dir {
         cfg.server.data_dir = d;
     }
-    let dir = &cfg.server.data_dir;
-    let repo = Repository::open_dir(dir)
+    if !args.pxe_interfaces.is_empty() {
+        cfg.pxe.interfaces = args.pxe_interfaces;
+    }
+    if let Some(t) = args.tftp {
+        cfg.pxe.tftp_listen = if t == "off" { String::new() } else { t };
+    }
+    let dir = cfg.server.data_dir.clone();
+    let repo = Repository::open_dir(&dir)
         .await
         .with_context(|| format!("opening the data directory {} (set server.data_dir or --data-dir)", dir.display()))?;
+    let inventory = Inventory::open(&dir.join("parc.db")).await.context("opening the host registry")?;
+    let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
+    std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;
+    let templates = Templates::load(Some(&assets_dir.join("templates"))).context("loading the boot script templates")?;
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set server.listen or --listen)", cfg.server.listen))?;
@@ -28,9 +52,116 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // pass port 0 and still find the server.
     println!("parc listening on http://{addr} (data in {})", dir.display());
     tracing::info!(%addr, data_dir = %dir.display(), "parc serving");
-    parc_web::serve(listener, AppState { repo }, shutdown_signal()).await?;
+
+    let shutdown = CancellationToken::new();
+    let mut services = JoinSet::new();
+    let interfaces = match parc_pxe::net::interfaces(&cfg.pxe.interfaces) {
+        Ok(i) => i,
+        Err(e) => {
+            report(&format!("proxyDHCP and Wake-on-LAN: OFF: {e}"));
+            Vec::new()
+        }
+    };
+    if cfg.pxe.interfaces.is_empty() {
+        report("proxyDHCP: off (name the interfaces to answer PXE clients on: --pxe IFACE or pxe.interfaces)");
+    } else if addr.ip().is_loopback() {
+        report(&format!(
+            "proxyDHCP: warning: the HTTP server listens on {addr} only; PXE clients cannot fetch their scripts (set --listen 0.0.0.0:{})",
+            addr.port()
+        ));
+    }
+    start_tftp(&cfg.pxe, &assets_dir, &mut services, &shutdown).await;
+    let (seen_tx, seen_rx) = tokio::sync::mpsc::channel::<ClientInfo>(1024);
+    for iface in &interfaces {
+        let boot = BootConfig {
+            http_base: format!("http://{}:{}", iface.addr, cfg.pxe.http_port.unwrap_or(addr.port())),
+            bios_file: cfg.pxe.bios_file.clone(),
+            efi_x64_file: cfg.pxe.efi_x64_file.clone(),
+            efi_arm64_file: cfg.pxe.efi_arm64_file.clone(),
+        };
+        let ports = Ports { dhcp: cfg.pxe.dhcp_port, pxe: cfg.pxe.pxe_port, client: cfg.pxe.client_port };
+        match Proxy::bind(ProxyInterface { name: iface.name.clone(), addr: iface.addr, boot }, ports) {
+            Ok(proxy) => {
+                report(&format!("proxyDHCP: answering PXE clients on {} ({}), ports {} and {}", iface.name, iface.addr, ports.dhcp, ports.pxe));
+                services.spawn(proxy.run(Some(seen_tx.clone()), shutdown.clone()));
+            }
+            Err(e) => report(&format!("proxyDHCP: OFF: {e}")),
+        }
+    }
+    drop(seen_tx);
+    services.spawn(record_sightings(inventory.clone(), seen_rx));
+
+    let state = AppState {
+        repo,
+        inventory,
+        boot: Arc::new(BootSite { assets_dir, ipxe_dir: cfg.pxe.ipxe_dir.clone(), templates, env_args: cfg.pxe.env_args.clone() }),
+        wol: Arc::new(WolSite { interfaces, directed_prefix: cfg.pxe.wol_prefix }),
+    };
+    let stop = shutdown.clone();
+    parc_web::serve(listener, state, async move {
+        shutdown_signal().await;
+        stop.cancel();
+    })
+    .await?;
+    shutdown.cancel();
+    // Boot services stop at once; give them a moment, then leave anyway.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while services.join_next().await.is_some() {} }).await;
     tracing::info!("parc stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A start-up fact the operator must see: stdout and the log.
+fn report(line: &str) {
+    println!("{line}");
+    tracing::info!("{line}");
+}
+
+async fn start_tftp(pxe: &PxeConfig, assets_dir: &std::path::Path, services: &mut JoinSet<()>, shutdown: &CancellationToken) {
+    if pxe.tftp_listen.is_empty() {
+        report("tftp: off");
+        return;
+    }
+    let at: SocketAddr = match pxe.tftp_listen.parse() {
+        Ok(a) => a,
+        Err(_) => return report(&format!("tftp: OFF: pxe.tftp_listen {:?} is not an address such as 0.0.0.0:69", pxe.tftp_listen)),
+    };
+    let roots: Vec<&std::path::Path> = [assets_dir, pxe.ipxe_dir.as_path()].into_iter().filter(|p| p.is_dir()).collect();
+    if !pxe.ipxe_dir.is_dir() {
+        report(&format!("tftp: warning: no iPXE binaries in {} (install Debian's `ipxe` package or set pxe.ipxe_dir)", pxe.ipxe_dir.display()));
+    }
+    let files = match parc_pxe::tftp::Files::new(roots) {
+        Ok(f) => f,
+        Err(e) => return report(&format!("tftp: OFF: {e}")),
+    };
+    match tokio::net::UdpSocket::bind(at).await {
+        Ok(sock) => {
+            report(&format!("tftp: serving {} and {} on {at}", assets_dir.display(), pxe.ipxe_dir.display()));
+            let stop = shutdown.clone();
+            services.spawn(async move {
+                if let Err(e) = parc_pxe::tftp::serve(sock, files, Default::default(), stop).await {
+                    tracing::error!(error = %e, "tftp stopped");
+                }
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => report(&format!(
+            "tftp: OFF: cannot listen on UDP {at}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE: \
+             `setcap cap_net_bind_service,cap_net_raw+ep $(which parc)`, or set pxe.tftp_listen)"
+        )),
+        Err(e) => report(&format!("tftp: OFF: cannot listen on UDP {at}: {e} (another TFTP server? set pxe.tftp_listen or --tftp off)")),
+    }
+}
+
+/// Registers every machine the proxy answered, without ever slowing it.
+async fn record_sightings(inventory: Inventory, mut rx: tokio::sync::mpsc::Receiver<ClientInfo>) {
+    while let Some(c) = rx.recv().await {
+        let uuid = c.uuid.map(|u| u.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let s = Sighting { mac: Mac(c.mac), uuid, arch: Some(c.arch.name()) };
+        match inventory.seen(&s).await {
+            Ok(seen) if seen.created => tracing::info!(mac = %s.mac, arch = ?s.arch, "new machine registered"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, mac = %s.mac, "could not record a PXE client"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

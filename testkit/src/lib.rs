@@ -4,6 +4,15 @@
 //!
 //! A missing tool is an error that names the Debian package to install;
 //! nothing here skips.
+//!
+//! Network-boot fixtures: [`netlab`] (namespaces, bridge, plain DHCP, IPv6 RA),
+//! [`vm`] (QEMU with real firmware), [`initramfs`] (a probe that reports back
+//! over HTTP), [`report`] (an HTTP file server that records POSTs).
+
+pub mod initramfs;
+pub mod netlab;
+pub mod report;
+pub mod vm;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -182,7 +191,7 @@ impl Server {
     /// Starts `parc serve` with `data_dir`, waiting until it listens.
     pub fn start(parc: &Path, data_dir: &Path) -> Result<Self, String> {
         let mut child = Command::new(parc)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--tftp", "off", "--data-dir"])
             .arg(data_dir)
             .env("PARC_LOG", "warn")
             .stdout(Stdio::piped())

@@ -58,3 +58,19 @@ impl IntoResponse for ApiError {
         (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
     }
 }
+
+impl From<parc_inventory::Error> for ApiError {
+    fn from(e: parc_inventory::Error) -> Self {
+        use parc_inventory::Error as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Invalid(_) | E::Csv { .. } => StatusCode::BAD_REQUEST,
+            E::Db(_) | E::Migrate(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self { status, message: e.to_string() }
+    }
+}

@@ -1,15 +1,21 @@
 //! parc's HTTP server.
 //!
 //! - [`images`]: the image and chunk API under `/api/v1` (uploads, manifests, chunks).
+//! - [`hosts`]: the host registry API, check-ins and Wake-on-LAN.
+//! - [`boot`]: per-machine iPXE scripts and boot assets under `/boot`.
 //! - [`error`]: how domain errors become HTTP answers.
 //!
-//! The server is stateless beyond the [`parc_imaging::Repository`] it is given,
-//! so several instances can share one repository.
+//! The server is stateless beyond the repository and registry it is given,
+//! so several instances can share them.
 
+pub mod boot;
 pub mod error;
+pub mod hosts;
 pub mod images;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use parc_imaging::Repository;
@@ -20,13 +26,20 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     /// Images and chunks.
     pub repo: Repository,
+    /// Hosts.
+    pub inventory: parc_inventory::Inventory,
+    /// Boot scripts and assets.
+    pub boot: Arc<boot::BootSite>,
+    /// Wake-on-LAN.
+    pub wol: Arc<hosts::WolSite>,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest("/api/v1", images::routes())
+        .nest("/api/v1", images::routes().merge(hosts::routes()))
+        .nest("/boot", boot::routes(&state.boot))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -34,5 +47,5 @@ pub fn router(state: AppState) -> Router {
 /// Serves `router` on `listener` until `shutdown` resolves; in-flight
 /// requests are allowed to finish.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }
