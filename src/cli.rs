@@ -37,6 +37,9 @@ pub enum Command {
     /// The host registry: list, add, edit, import, wake machines.
     #[command(subcommand)]
     Host(HostCommand),
+    /// Capture or restore machines at their next network boot.
+    #[command(subcommand)]
+    Task(TaskCommand),
     /// Measure parc against its peer tools.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -327,10 +330,121 @@ pub enum HostCommand {
     },
 }
 
+/// When a task may start, and how often it may be tried.
+#[derive(Args, Debug, Clone)]
+pub struct Schedule {
+    /// Not before this time: `2026-11-27 22:30`, `22:30` (next), or RFC 3339.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Only inside this daily window (server's local time), e.g. 22:00-06:00.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Boots that may try the task before it is marked failed [default 3].
+    #[arg(long)]
+    pub attempts: Option<u32>,
+    /// Power off when done instead of rebooting.
+    #[arg(long)]
+    pub poweroff: bool,
+    /// The disk to work on (default: the machine's first non-removable disk).
+    #[arg(long)]
+    pub disk: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// Capture a machine's disk as an image at its next network boot.
+    Capture {
+        /// Host id, hostname or MAC.
+        host: String,
+        /// Name of the image.
+        #[arg(long)]
+        image: String,
+        /// Replace an existing image of that name.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        when: Schedule,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Restore an image onto machines at their next network boot, then run
+    /// post-install hooks.
+    Restore {
+        /// Hosts (id, hostname or MAC).
+        hosts: Vec<String>,
+        /// Every host of this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Image name.
+        #[arg(long)]
+        image: String,
+        /// Hooks, comma-separated: hostname=NAME, ssh-key[=USER] (parc's
+        /// deployment key into USER's authorized_keys; root by default).
+        #[arg(long, value_delimiter = ',')]
+        hooks: Vec<String>,
+        /// Drop a file on the restored disk: [PART:]/path=LOCAL_FILE
+        /// (PART is the partition number; default the Linux root).
+        #[arg(long = "file", value_name = "[PART:]/PATH=LOCAL")]
+        files: Vec<String>,
+        /// A script the installed system runs once at its first boot.
+        #[arg(long, value_name = "FILE")]
+        firstboot: Option<PathBuf>,
+        /// A script run in the netboot environment with the restored root
+        /// mounted at $PARC_TARGET; failing fails the task.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+        /// Rewrite everything instead of a delta restore.
+        #[arg(long)]
+        full: bool,
+        /// Grow the last partition onto a larger disk.
+        #[arg(long)]
+        grow: bool,
+        #[command(flatten)]
+        when: Schedule,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List tasks (unfinished ones unless --all).
+    List {
+        /// Only this host's.
+        #[arg(long)]
+        host: Option<String>,
+        /// Include finished tasks.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show a task: state, progress, error, and its history.
+    Show {
+        /// Task id.
+        id: i64,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Cancel an unfinished task.
+    Cancel {
+        /// Task id.
+        id: i64,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Capture/restore throughput vs zstd, and dedup/delta ratios, on a real ext4 image.
     Imaging(crate::commands::bench::ImagingBenchArgs),
     /// parc's TFTP server vs tftpd-hpa and dnsmasq, one client, in a network namespace (root).
     Tftp(crate::commands::bench::tftp::TftpBenchArgs),
+    /// proxyDHCP answers/s and p99 latency, parc vs dnsmasq in proxy mode, in network namespaces (root).
+    Dhcp(crate::commands::bench::dhcp::DhcpBenchArgs),
 }

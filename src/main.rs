@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod config;
 mod progress;
+mod scheduler;
+mod sshkey;
 mod units;
 
 // Capture and restore allocate and free many 16-256 KiB buffers; glibc maps

@@ -80,6 +80,12 @@ pub struct Host {
     pub last_seen: Option<i64>,
     /// When it was created in the registry.
     pub created_at: i64,
+    /// The hardware inventory last reported by the netboot environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<serde_json::Value>,
+    /// When it was reported (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_at: Option<i64>,
 }
 
 impl Host {

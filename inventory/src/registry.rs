@@ -164,6 +164,20 @@ impl Inventory {
         self.find(&id.to_string()).await
     }
 
+    /// Stores the hardware inventory the netboot environment reported.
+    pub async fn set_hardware(&self, host_id: i64, hardware: &serde_json::Value) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE hosts SET hardware = ?, hardware_at = ? WHERE id = ?")
+            .bind(hardware.to_string())
+            .bind(unix_now())
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?;
+        event(&mut tx, host_id, "inventory", "hardware inventory received").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The host's latest events, newest last.
     pub async fn events(&self, host_id: i64, limit: u32) -> Result<Vec<Event>> {
         let rows = sqlx::query("SELECT at, kind, detail FROM (SELECT * FROM host_events WHERE host_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
@@ -302,6 +316,8 @@ async fn load(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Host> {
         first_seen: row.try_get("first_seen")?,
         last_seen: row.try_get("last_seen")?,
         created_at: row.try_get("created_at")?,
+        hardware: row.try_get::<Option<String>, _>("hardware")?.and_then(|h| serde_json::from_str(&h).ok()),
+        hardware_at: row.try_get("hardware_at")?,
     })
 }
 

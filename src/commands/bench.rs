@@ -43,11 +43,14 @@ pub struct ImagingBenchArgs {
 
 #[path = "bench_tftp.rs"]
 pub mod tftp;
+#[path = "bench_dhcp.rs"]
+pub mod dhcp;
 
 pub async fn run(_cfg: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Imaging(args) => imaging(args).await,
         BenchCommand::Tftp(args) => tftp::run(args).await,
+        BenchCommand::Dhcp(args) => dhcp::run(args).await,
     }
 }
 
@@ -177,6 +180,8 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
             env_args: String::new(),
         }),
         wol: Default::default(),
+        tasks: parc_deploy::Tasks::open(&server_dir.join("parc.db")).await?,
+        ssh_public_key: Default::default(),
     };
     let server = tokio::spawn(parc_web::serve(listener, state, async {
         let _ = stop_rx.await;

@@ -14,22 +14,22 @@ use crate::cli::{HostCommand, HostFields, ServerArg};
 use crate::config::Config;
 
 /// A small JSON client for the host API.
-struct Api {
+pub(crate) struct Api {
     base: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api {
-    fn new(cfg: &Config, at: &ServerArg) -> Self {
+    pub(crate) fn new(cfg: &Config, at: &ServerArg) -> Self {
         let base = at.server.clone().unwrap_or_else(|| cfg.client.server.clone());
         Self { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
+    pub(crate) async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let resp = req.send().await.with_context(|| format!("cannot reach the parc server at {} (is `parc serve` running? --server)", self.base))?;
         let status = resp.status();
         let body = resp.bytes().await?;
@@ -45,7 +45,7 @@ impl Api {
 }
 
 /// `host` as a URL path segment (MACs keep their colons, which are legal).
-fn seg(key: &str) -> String {
+pub(crate) fn seg(key: &str) -> String {
     key.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-._:".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
@@ -59,7 +59,7 @@ fn secureon(s: &Option<String>) -> anyhow::Result<Option<Mac>> {
     s.as_deref().map(|p| p.parse::<Mac>().context("--secureon takes six bytes written like a MAC")).transpose()
 }
 
-fn when(t: Option<i64>) -> String {
+pub(crate) fn when(t: Option<i64>) -> String {
     t.map_or_else(|| "never".into(), |t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string())
 }
 

@@ -5,6 +5,7 @@ mod host;
 mod image;
 mod serve;
 mod store;
+mod task;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => image::run(cfg, cmd).await,
         Command::Store(cmd) => store::run(cfg, cmd).await,
         Command::Host(cmd) => host::run(cfg, cmd).await,
+        Command::Task(cmd) => task::run(cfg, cmd).await,
         Command::Bench(cmd) => bench::run(cfg, cmd).await,
     }
 }

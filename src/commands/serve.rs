@@ -91,11 +91,23 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(seen_tx);
     services.spawn(record_sightings(inventory.clone(), seen_rx));
 
+    let tasks = parc_deploy::Tasks::open(&dir.join("parc.db")).await.context("opening the task store")?;
+    let ssh_public_key = match crate::sshkey::deployment_key(&dir) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            report(&format!("ssh-key hook: unavailable: {e:#}"));
+            None
+        }
+    };
+    let wol = Arc::new(WolSite { interfaces, directed_prefix: cfg.pxe.wol_prefix });
+    services.spawn(crate::scheduler::run(tasks.clone(), inventory.clone(), Arc::clone(&wol), shutdown.clone()));
     let state = AppState {
         repo,
+        tasks,
+        ssh_public_key: Arc::new(ssh_public_key),
         inventory,
         boot: Arc::new(BootSite { assets_dir, ipxe_dir: cfg.pxe.ipxe_dir.clone(), templates, env_args: cfg.pxe.env_args.clone() }),
-        wol: Arc::new(WolSite { interfaces, directed_prefix: cfg.pxe.wol_prefix }),
+        wol,
     };
     let stop = shutdown.clone();
     parc_web::serve(listener, state, async move {

@@ -11,7 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use parc_inventory::{HostState, Mac, Sighting};
-use parc_pxe::script::{choose, Known, ScriptContext, Templates};
+use parc_deploy::TaskKind;
+use parc_inventory::Host;
+use parc_pxe::script::{choose, Action, Known, ScriptContext, TaskBoot, Templates};
 use serde::Deserialize;
 use tower_http::services::ServeDir;
 
@@ -66,7 +68,7 @@ async fn script(State(state): State<AppState>, Path(file): Path<String>, Query(q
         HostState::Ready => Known::Ready,
         HostState::Retired => Known::Retired,
     };
-    let pending = None;
+    let pending = pending_task(&state, &host).await?;
     let action = choose(known, pending, site.env_available());
     // The machine reached us by the address in its Host header: every URL
     // in the script uses the same one, whatever interface it came in on.
@@ -82,9 +84,46 @@ async fn script(State(state): State<AppState>, Path(file): Path<String>, Query(q
         env_args: site.env_args.clone(),
         task: None,
     };
+    if let Action::Task(t) = &action {
+        state.inventory.record(host.id, "task", &format!("booting into task {} ({})", t.id, t.action)).await?;
+    }
     let text = site.templates.render(&action, &ctx).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let arch_name = host.arch.clone().unwrap_or_else(|| "unknown".into());
     state.inventory.record(host.id, "boot", &format!("{} ({arch_name})", action.name())).await?;
     tracing::info!(host = %host.label(), %mac, action = %action.name(), "boot script served");
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text))
+}
+
+/// How long a task's token stays valid: the longest task one boot may run.
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// The host's task, claimed for this boot when it may start now. A task
+/// that cannot run (its image is gone, no environment to run it in) fails
+/// here with a clear message, and the machine boots locally.
+async fn pending_task(state: &AppState, host: &Host) -> Result<Option<TaskBoot>, ApiError> {
+    if host.state == parc_inventory::HostState::Retired {
+        return Ok(None);
+    }
+    let Some(task) = state.tasks.active_for_host(host.id).await? else { return Ok(None) };
+    let problem = if task.kind == TaskKind::Restore && state.repo.catalog().get(&task.image).await.is_err() {
+        Some(format!("image {:?} does not exist (parc image list shows the images; capture it first)", task.image))
+    } else if !state.boot.env_available() {
+        Some(format!(
+            "the netboot environment is not installed ({}/env/vmlinuz and initrd.img; build it with `parc env build`)",
+            state.boot.assets_dir.display()
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = problem {
+        let t = state.tasks.fail(task.id, &why).await?;
+        state.inventory.record(host.id, "task", &format!("task {} failed: {why}", t.id)).await?;
+        tracing::warn!(task = t.id, host = %host.label(), "{why}");
+        return Ok(None);
+    }
+    Ok(state.tasks.claim(host.id, &chrono::Local::now(), TOKEN_TTL).await?.map(|c| TaskBoot {
+        id: c.task.id,
+        action: c.task.kind.as_str().to_string(),
+        token: c.token,
+    }))
 }

@@ -74,3 +74,28 @@ impl From<parc_inventory::Error> for ApiError {
         Self { status, message: e.to_string() }
     }
 }
+
+impl From<parc_deploy::Error> for ApiError {
+    fn from(e: parc_deploy::Error) -> Self {
+        use parc_deploy::Error as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::BadToken(_) => StatusCode::UNAUTHORIZED,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::Db(_) | E::Migrate(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self { status, message: e.to_string() }
+    }
+}
+
+impl ApiError {
+    /// Prefixes the message with what it concerns.
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}

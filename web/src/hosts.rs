@@ -154,30 +154,45 @@ async fn wake(State(s): State<AppState>, Json(req): Json<WakeRequest>) -> ApiRes
             report.skipped.push((h.label(), "retired".into()));
             continue;
         }
-        let targets = wol::targets(&s.wol.interfaces, h.ip, s.wol.directed_prefix);
-        if targets.is_empty() {
-            report.skipped.push((h.label(), "no interface to send from (set pxe.interfaces) and no known address".into()));
-            continue;
-        }
-        let mut packets = 0;
-        let mut errors = Vec::new();
-        for mac in &h.macs {
-            let p = wol::magic_packet(mac.0, h.secureon.map(|m| m.0));
-            for t in &targets {
-                match wol::send(&p, t) {
-                    Ok(()) => packets += 1,
-                    Err(e) => errors.push(format!("{}: {e}", describe(t))),
-                }
+        let (packets, targets) = match send_magic(&s.wol, &h) {
+            Ok(r) => r,
+            Err(why) => {
+                report.skipped.push((h.label(), why));
+                continue;
             }
-        }
-        if packets == 0 {
-            report.skipped.push((h.label(), errors.join("; ")));
-            continue;
-        }
+        };
         s.inventory.record(h.id, "wake", &format!("{packets} magic packets")).await?;
-        report.sent.push(WakeSent { host: h.label(), packets, targets: targets.iter().map(describe).collect() });
+        report.sent.push(WakeSent { host: h.label(), packets, targets });
     }
     Ok(Json(report))
+}
+
+/// Sends a host's magic packets (each MAC, each target); a summary line,
+/// or why nothing could be sent.
+pub fn wake_host(site: &WolSite, h: &Host) -> Result<String, String> {
+    send_magic(site, h).map(|(n, t)| format!("{n} magic packets to {}", t.join(", ")))
+}
+
+fn send_magic(site: &WolSite, h: &Host) -> Result<(usize, Vec<String>), String> {
+    let targets = wol::targets(&site.interfaces, h.ip, site.directed_prefix);
+    if targets.is_empty() {
+        return Err("no interface to send from (set pxe.interfaces) and no known address".into());
+    }
+    let mut packets = 0;
+    let mut errors = Vec::new();
+    for mac in &h.macs {
+        let p = wol::magic_packet(mac.0, h.secureon.map(|m| m.0));
+        for t in &targets {
+            match wol::send(&p, t) {
+                Ok(()) => packets += 1,
+                Err(e) => errors.push(format!("{}: {e}", describe(t))),
+            }
+        }
+    }
+    if packets == 0 {
+        return Err(errors.join("; "));
+    }
+    Ok((packets, targets.iter().map(describe).collect()))
 }
 
 fn describe(t: &wol::Target) -> String {

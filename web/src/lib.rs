@@ -2,6 +2,7 @@
 //!
 //! - [`images`]: the image and chunk API under `/api/v1` (uploads, manifests, chunks).
 //! - [`hosts`]: the host registry API, check-ins and Wake-on-LAN.
+//! - [`tasks`]: tasks for administrators, and the netboot environment's API.
 //! - [`boot`]: per-machine iPXE scripts and boot assets under `/boot`.
 //! - [`error`]: how domain errors become HTTP answers.
 //!
@@ -12,6 +13,7 @@ pub mod boot;
 pub mod error;
 pub mod hosts;
 pub mod images;
+pub mod tasks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,13 +34,17 @@ pub struct AppState {
     pub boot: Arc<boot::BootSite>,
     /// Wake-on-LAN.
     pub wol: Arc<hosts::WolSite>,
+    /// Tasks.
+    pub tasks: parc_deploy::Tasks,
+    /// parc's deployment SSH public key, for the ssh-key hook.
+    pub ssh_public_key: Arc<Option<String>>,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest("/api/v1", images::routes().merge(hosts::routes()))
+        .nest("/api/v1", images::routes().merge(hosts::routes()).merge(tasks::routes()))
         .nest("/boot", boot::routes(&state.boot))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,0 +1,163 @@
+//! `parc task …`: capture or restore machines at their next network boot.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use parc_deploy::{Hook, Task, TaskKind, TaskOptions};
+use parc_web::tasks::{CreateTasks, TaskDetail, TaskSummary};
+
+use super::host::{when, Api};
+use super::print_json;
+use crate::cli::{Schedule, TaskCommand};
+use crate::config::Config;
+use crate::units::human;
+
+fn schedule(s: &Schedule) -> anyhow::Result<(Option<i64>, TaskOptions)> {
+    let not_before = s.at.as_deref().map(|a| parc_deploy::window::parse_at(a, chrono::Local::now())).transpose()?;
+    if let Some(w) = &s.window {
+        w.parse::<parc_deploy::Window>()?;
+    }
+    Ok((not_before, TaskOptions { disk: s.disk.clone(), poweroff: s.poweroff, ..Default::default() }))
+}
+
+fn file_hook(spec: &str) -> anyhow::Result<Hook> {
+    let (target, local) = spec.split_once('=').context("--file takes [PART:]/path=LOCAL_FILE")?;
+    let (partition, path) = match target.split_once(':') {
+        Some((p, path)) => (Some(p.parse::<u32>().context("--file: the partition is a number, e.g. 2:/etc/motd=motd")?), path),
+        None => (None, target),
+    };
+    let content = std::fs::read_to_string(local).with_context(|| format!("--file: reading {local}"))?;
+    Ok(Hook::File { partition, path: path.to_string(), content, mode: None })
+}
+
+fn print_tasks(tasks: &[Task], label: impl Fn(&Task) -> String) {
+    for t in tasks {
+        println!("task {}: {} {} on {} ({})", t.id, t.kind.as_str(), t.image, label(t), t.state);
+    }
+}
+
+fn progress_line(t: &Task) -> String {
+    match &t.progress {
+        Some(p) => {
+            let mut s = p.phase.clone();
+            if let (Some(d), Some(n)) = (p.bytes_done, p.bytes_total) {
+                s += &format!(" {} / {}", human(d), human(n));
+            } else if let Some(d) = p.bytes_done {
+                s += &format!(" {}", human(d));
+            }
+            if let Some(r) = p.rate {
+                s += &format!(" at {}/s", human(r as u64));
+            }
+            s
+        }
+        None => "-".into(),
+    }
+}
+
+pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TaskCommand::Capture { host, image, replace, when: w, at, out } => {
+            let (not_before, mut options) = schedule(&w)?;
+            options.replace = replace;
+            let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before, window: w.window.clone(), max_attempts: w.attempts };
+            let api = Api::new(&cfg, &at);
+            let created: Vec<Task> = api.send(api.http.post(api.url("/tasks")).json(&req)).await?;
+            if out.json {
+                print_json(&created);
+            } else {
+                print_tasks(&created, |_| host.clone());
+            }
+        }
+        TaskCommand::Restore { hosts, group, image, hooks, files, firstboot, script, full, grow, when: w, at, out } => {
+            if hosts.is_empty() && group.is_none() {
+                bail!("name hosts to restore, or --group");
+            }
+            let (not_before, mut options) = schedule(&w)?;
+            options.full = full;
+            options.grow = grow;
+            let mut all = hooks.iter().filter(|h| !h.trim().is_empty()).map(|h| Hook::parse_short(h)).collect::<Result<Vec<_>, _>>()?;
+            for f in &files {
+                all.push(file_hook(f)?);
+            }
+            if let Some(f) = &firstboot {
+                all.push(Hook::FirstBoot { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
+            }
+            if let Some(f) = &script {
+                all.push(Hook::Script { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
+            }
+            let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before, window: w.window.clone(), max_attempts: w.attempts };
+            let api = Api::new(&cfg, &at);
+            let created: Vec<Task> = api.send(api.http.post(api.url("/tasks")).json(&req)).await?;
+            if out.json {
+                print_json(&created);
+            } else {
+                print_tasks(&created, |t| format!("host {}", t.host_id));
+            }
+        }
+        TaskCommand::List { host, all, at, out } => {
+            let api = Api::new(&cfg, &at);
+            let mut q: Vec<(&str, String)> = vec![("unfinished", (!all).to_string())];
+            if let Some(h) = host {
+                q.push(("host", h));
+            }
+            let tasks: Vec<TaskSummary> = api.send(api.http.get(api.url("/tasks")).query(&q)).await?;
+            if out.json {
+                print_json(&tasks);
+            } else if tasks.is_empty() {
+                println!("no tasks{}", if all { "" } else { " unfinished (--all shows finished ones)" });
+            } else {
+                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {}", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "PROGRESS");
+                for s in &tasks {
+                    let t = &s.task;
+                    println!(
+                        "{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {}",
+                        t.id,
+                        t.kind.as_str(),
+                        s.host,
+                        t.image,
+                        t.state.as_str(),
+                        format!("{}/{}", t.attempts, t.max_attempts),
+                        progress_line(t)
+                    );
+                }
+            }
+        }
+        TaskCommand::Show { id, at, out } => {
+            let api = Api::new(&cfg, &at);
+            let d: TaskDetail = api.send(api.http.get(api.url(&format!("/tasks/{id}")))).await?;
+            if out.json {
+                print_json(&d);
+            } else {
+                let t = &d.summary.task;
+                println!("task {}: {} {} on {}", t.id, t.kind.as_str(), t.image, d.summary.host);
+                println!("  state     {} (attempt {} of {})", t.state, t.attempts, t.max_attempts);
+                println!("  progress  {}", progress_line(t));
+                if let Some(e) = &t.error {
+                    println!("  error     {e}");
+                }
+                if let Some(nb) = t.not_before {
+                    println!("  not before {}", when(Some(nb)));
+                }
+                if let Some(w) = &t.window {
+                    println!("  window    {w}");
+                }
+                println!("  created   {}  started {}  finished {}", when(Some(t.created_at)), when(t.started_at), when(t.finished_at));
+                println!("  log:");
+                for l in &d.log {
+                    let bytes = match (l.bytes_done, l.bytes_total) {
+                        (Some(a), Some(b)) => format!(" [{} / {}]", human(a), human(b)),
+                        (Some(a), None) => format!(" [{}]", human(a)),
+                        _ => String::new(),
+                    };
+                    println!("    {}  {:<8} {}{bytes}", when(Some(l.at)), l.phase, l.message);
+                }
+            }
+        }
+        TaskCommand::Cancel { id, at } => {
+            let api = Api::new(&cfg, &at);
+            let t: Task = api.send(api.http.post(api.url(&format!("/tasks/{id}/cancel")))).await?;
+            println!("task {} cancelled", t.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
