@@ -5,11 +5,13 @@
 //! - [`task`]: the types ([`Task`], [`TaskKind`], [`TaskState`], [`Hook`]).
 //! - [`window`]: `--at` and `--window` as values, and the pure "may it start
 //!   now?" decision.
+//! - [`hooks`]: post-install hooks applied to a mounted restored filesystem.
 //! - [`store`]: the SQLite-backed [`Tasks`] (migrations in
 //!   `deploy/migrations`): creation, the boot-time claim that issues a
 //!   per-task token, progress, outcome, cancellation.
 
 pub mod error;
+pub mod hooks;
 pub mod store;
 pub mod task;
 pub mod window;

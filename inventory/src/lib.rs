@@ -5,9 +5,11 @@
 //!   to create and change one.
 //! - [`registry`]: the SQLite-backed [`Inventory`] (tables and migrations in
 //!   `inventory/migrations`), including what the boot services report.
+//! - [`hardware`]: the hardware inventory read from /sys and /proc.
 //! - [`import`]: bulk creation from CSV, all rows or none.
 
 pub mod error;
+pub mod hardware;
 pub mod host;
 pub mod import;
 pub mod mac;
