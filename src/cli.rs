@@ -40,6 +40,11 @@ pub enum Command {
     /// Capture or restore machines at their next network boot.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Run in the netboot environment: do the task the kernel command line names.
+    Agent(AgentArgs),
+    /// The netboot environment: kernel and initramfs with parc as the agent.
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Measure parc against its peer tools.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -330,6 +335,22 @@ pub enum HostCommand {
     },
 }
 
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Where the orders are (parc.server=, parc.action=, parc.token=).
+    #[arg(long, default_value = "/proc/cmdline")]
+    pub cmdline: PathBuf,
+    /// Root of /sys and /proc for the hardware inventory.
+    #[arg(long, default_value = "/")]
+    pub sys_root: PathBuf,
+    /// Where disk device nodes are.
+    #[arg(long, default_value = "/dev")]
+    pub dev_root: PathBuf,
+    /// Exit instead of restarting the machine at the end.
+    #[arg(long)]
+    pub no_reboot: bool,
+}
+
 /// When a task may start, and how often it may be tried.
 #[derive(Args, Debug, Clone)]
 pub struct Schedule {
@@ -436,6 +457,33 @@ pub enum TaskCommand {
         id: i64,
         #[command(flatten)]
         at: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// Build it from this machine's Debian packages (linux-image-amd64,
+    /// busybox-static, e2fsprogs, dosfstools, ntfs-3g, fdisk, util-linux)
+    /// and a parc binary; the same inputs give the same bytes. Writes
+    /// vmlinuz, initrd.img and manifest.txt.
+    Build {
+        /// Output directory [default: <data_dir>/boot-assets/env, where
+        /// `parc serve` serves it].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The server's data directory [config: server.data_dir].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Kernel version in /boot and /lib/modules [default: the one
+        /// linux-image-amd64 installs].
+        #[arg(long)]
+        kernel_version: Option<String>,
+        /// The parc binary to include as the agent [default: this one].
+        #[arg(long)]
+        parc: Option<PathBuf>,
+        /// Keep parc's symbols and debug info (larger download).
+        #[arg(long)]
+        no_strip: bool,
     },
 }
 

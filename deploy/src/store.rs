@@ -78,6 +78,9 @@ fn row_to_task(r: &SqliteRow) -> Result<Task> {
     })
 }
 
+// Every transaction here writes: BEGIN IMMEDIATE takes the write lock up
+// front, so a concurrent writer makes it wait (busy timeout) instead of
+// failing with "database is locked" when a read would upgrade to a write.
 impl Tasks {
     /// Opens (creating and migrating) the task tables in the SQLite
     /// database at `path`, shared with the other crates' tables.
@@ -113,7 +116,7 @@ impl Tasks {
         if !t.hooks.is_empty() && t.kind != crate::task::TaskKind::Restore {
             return Err(Error::Invalid("hooks run after a restore; a capture takes none".into()));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let busy: Option<i64> = sqlx::query_scalar("SELECT id FROM tasks WHERE host_id = ? AND state IN ('pending', 'running')")
             .bind(t.host_id)
             .fetch_optional(&mut *tx)
@@ -187,7 +190,7 @@ impl Tasks {
         if t.state.is_final() {
             return Err(Error::Conflict(format!("task {id} is already {}", t.state)));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE tasks SET state = 'cancelled', token_hash = NULL, finished_at = ? WHERE id = ?").bind(unix_now()).bind(id).execute(&mut *tx).await?;
         log(&mut tx, id, "cancelled", "cancelled by an administrator", None).await?;
         tx.commit().await?;
@@ -220,7 +223,7 @@ impl Tasks {
         }
         let token = new_token();
         let at = now.timestamp();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE tasks SET state = 'running', attempts = attempts + 1, token_hash = ?, token_expires = ?,
              started_at = COALESCE(started_at, ?), phase = 'boot', bytes_done = NULL, bytes_total = NULL, rate = NULL WHERE id = ?",
@@ -252,7 +255,7 @@ impl Tasks {
 
     /// Records progress.
     pub async fn progress(&self, id: i64, p: &Progress) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE tasks SET phase = ?, bytes_done = ?, bytes_total = ?, rate = ? WHERE id = ? AND state = 'running'")
             .bind(&p.phase)
             .bind(p.bytes_done.map(|v| v as i64))
@@ -270,7 +273,7 @@ impl Tasks {
     /// retries while attempts remain (the error is kept either way).
     pub async fn finish(&self, id: i64, result: std::result::Result<String, String>) -> Result<Task> {
         let t = self.get(id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         match &result {
             Ok(summary) => {
                 sqlx::query("UPDATE tasks SET state = 'succeeded', token_hash = NULL, finished_at = ?, phase = 'done' WHERE id = ?")
@@ -300,7 +303,7 @@ impl Tasks {
 
     /// Fails a task at once (its image is gone, no attempts left…).
     pub async fn fail(&self, id: i64, why: &str) -> Result<Task> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE tasks SET state = 'failed', error = ?, token_hash = NULL, finished_at = ? WHERE id = ?")
             .bind(why)
             .bind(unix_now())
@@ -328,7 +331,7 @@ impl Tasks {
 
     /// Notes that the host was sent its wake-up.
     pub async fn mark_woken(&self, id: i64, detail: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE tasks SET woken_at = ? WHERE id = ?").bind(unix_now()).bind(id).execute(&mut *tx).await?;
         log(&mut tx, id, "wake", detail, None).await?;
         tx.commit().await?;

@@ -145,7 +145,7 @@ impl Catalog {
     ) -> Result<ImageRecord> {
         let packed = zstd::bulk::compress(manifest, 3).map_err(|e| Error::io("compressing manifest", e))?;
         let now = unix_now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if replace {
             sqlx::query("DELETE FROM images WHERE name = ?").bind(name).execute(&mut *tx).await?;
         }

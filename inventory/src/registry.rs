@@ -34,6 +34,9 @@ pub struct Seen {
     pub created: bool,
 }
 
+// Every transaction here writes: BEGIN IMMEDIATE takes the write lock up
+// front, so a concurrent writer makes it wait (busy timeout) instead of
+// failing with "database is locked" when a read would upgrade to a write.
 impl Inventory {
     /// Opens (creating and migrating) the registry in the SQLite database at
     /// `path`; other crates may keep their tables in the same file.
@@ -84,7 +87,7 @@ impl Inventory {
 
     /// Creates a host from an administrator's description (state `ready`).
     pub async fn add(&self, spec: HostSpec) -> Result<Host> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id = insert(&mut tx, &spec).await?;
         event(&mut tx, id, "edit", "added").await?;
         tx.commit().await?;
@@ -93,7 +96,7 @@ impl Inventory {
 
     /// Changes a host.
     pub async fn edit(&self, key: &str, edit: HostEdit) -> Result<Host> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id = resolve(&mut tx, key).await?.ok_or_else(|| Error::NotFound(key.to_string()))?;
         apply_edit(&mut tx, id, &edit).await?;
         event(&mut tx, id, "edit", &describe_edit(&edit)).await?;
@@ -113,7 +116,7 @@ impl Inventory {
     pub async fn seen(&self, s: &Sighting) -> Result<Seen> {
         let now = unix_now();
         let uuid = s.uuid.as_deref().map(normalise_uuid).transpose()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (id, created) = match host_of_mac(&mut tx, s.mac).await? {
             Some(id) => (id, false),
             None => {
@@ -143,7 +146,7 @@ impl Inventory {
 
     /// Appends an event to a host's history.
     pub async fn record(&self, host_id: i64, kind: &str, detail: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         event(&mut tx, host_id, kind, detail).await?;
         tx.commit().await?;
         Ok(())
@@ -153,7 +156,7 @@ impl Inventory {
     pub async fn check_in(&self, mac: Mac, ip: Option<Ipv4Addr>, detail: &str) -> Result<Host> {
         let seen = self.seen(&Sighting { mac, uuid: None, arch: None }).await?;
         let id = seen.host.id;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE hosts SET state = 'ready', ip = COALESCE(?, ip) WHERE id = ? AND state = 'new'")
             .bind(ip.map(|a| a.to_string()))
             .bind(id)
@@ -166,7 +169,7 @@ impl Inventory {
 
     /// Stores the hardware inventory the netboot environment reported.
     pub async fn set_hardware(&self, host_id: i64, hardware: &serde_json::Value) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE hosts SET hardware = ?, hardware_at = ? WHERE id = ?")
             .bind(hardware.to_string())
             .bind(unix_now())
@@ -192,7 +195,7 @@ impl Inventory {
 
     /// Creates or updates many hosts in one transaction: all of them or none.
     pub(crate) async fn upsert_all(&self, rows: Vec<(u64, HostSpec)>) -> Result<ImportReport> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut report = ImportReport::default();
         for (line, spec) in rows {
             let at_line = |e: Error| match e {

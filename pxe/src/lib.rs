@@ -8,6 +8,7 @@
 //! - [`net`]: the host's IPv4 interfaces.
 //! - [`wol`]: Wake-on-LAN magic packets.
 //! - [`tftp`]: a read-only TFTP server (tokio) for the boot files.
+//! - [`netenv`]: builds the netboot environment (kernel, initramfs with the agent).
 //!
 //! Sockets and the proxyDHCP service come in their own modules; the
 //! decisions here never touch the network (as in tinkerbell/smee).
@@ -15,6 +16,7 @@
 pub mod boot;
 pub mod client;
 pub mod net;
+pub mod netenv;
 pub mod proxy;
 pub mod reply;
 pub mod script;

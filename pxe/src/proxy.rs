@@ -128,6 +128,10 @@ impl Proxy {
         let mut buf_dhcp = vec![0u8; 1500];
         let mut buf_pxe = vec![0u8; 1500];
         let mut warned = Warned::default();
+        // A booting machine asks several times (DISCOVER, 4011, iPXE's own
+        // DISCOVER): the registry hears of each MAC once per interval, so a
+        // boot storm of thousands of machines still fits the channel.
+        let mut reported: std::collections::HashMap<[u8; 6], Instant> = std::collections::HashMap::new();
         loop {
             let (port, len, from) = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -149,7 +153,14 @@ impl Proxy {
                             self.stats.answered.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(mac = ?client.mac, arch = %client.arch.name(), ipxe = client.ipxe, %to, "proxyDHCP answer sent");
                             if let Some(tx) = &seen {
-                                let _ = tx.try_send(client);
+                                let now = Instant::now();
+                                if reported.len() > MAX_REPORTED {
+                                    reported.retain(|_, t| now.duration_since(*t) < REPORT_EVERY);
+                                }
+                                let due = reported.get(&client.mac).is_none_or(|t| now.duration_since(*t) >= REPORT_EVERY);
+                                if due && tx.try_send(client.clone()).is_ok() {
+                                    reported.insert(client.mac, now);
+                                }
                             }
                         }
                         Err(e) => warned.io(&self.iface.name, &e),
@@ -197,6 +208,11 @@ impl Proxy {
         Ok((client, bytes, to))
     }
 }
+
+/// How often one machine's sighting is passed to the registry.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
+/// Bound on the memory of who was reported.
+const MAX_REPORTED: usize = 200_000;
 
 enum Drop {
     Ignored(String),

@@ -1,6 +1,8 @@
 //! One module per top-level command.
 
+mod agent;
 pub mod bench;
+mod env;
 mod host;
 mod image;
 mod serve;
@@ -24,6 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(cmd) => store::run(cfg, cmd).await,
         Command::Host(cmd) => host::run(cfg, cmd).await,
         Command::Task(cmd) => task::run(cfg, cmd).await,
+        Command::Agent(args) => agent::run(cfg, args).await,
+        Command::Env(cmd) => env::run(cfg, cmd).await,
         Command::Bench(cmd) => bench::run(cfg, cmd).await,
     }
 }

@@ -41,6 +41,9 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening the data directory {} (set server.data_dir or --data-dir)", dir.display()))?;
     let inventory = Inventory::open(&dir.join("parc.db")).await.context("opening the host registry")?;
+    // Before the boot services start: its migrations write to the same
+    // database, and a sighting recorded meanwhile failed with "database is locked".
+    let tasks = parc_deploy::Tasks::open(&dir.join("parc.db")).await.context("opening the task store")?;
     let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
     std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;
     let templates = Templates::load(Some(&assets_dir.join("templates"))).context("loading the boot script templates")?;
@@ -55,13 +58,14 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
-    let interfaces = match parc_pxe::net::interfaces(&cfg.pxe.interfaces) {
-        Ok(i) => i,
-        Err(e) => {
-            report(&format!("proxyDHCP and Wake-on-LAN: OFF: {e}"));
-            Vec::new()
+    // One at a time: a missing interface turns off only its own boot services.
+    let mut interfaces = Vec::new();
+    for name in &cfg.pxe.interfaces {
+        match parc_pxe::net::interfaces(std::slice::from_ref(name)) {
+            Ok(i) => interfaces.extend(i),
+            Err(e) => report(&format!("proxyDHCP and Wake-on-LAN: OFF: {e}")),
         }
-    };
+    }
     if cfg.pxe.interfaces.is_empty() {
         report("proxyDHCP: off (name the interfaces to answer PXE clients on: --pxe IFACE or pxe.interfaces)");
     } else if addr.ip().is_loopback() {
@@ -71,7 +75,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     start_tftp(&cfg.pxe, &assets_dir, &mut services, &shutdown).await;
-    let (seen_tx, seen_rx) = tokio::sync::mpsc::channel::<ClientInfo>(1024);
+    let (seen_tx, seen_rx) = tokio::sync::mpsc::channel::<ClientInfo>(8192);
     for iface in &interfaces {
         let boot = BootConfig {
             http_base: format!("http://{}:{}", iface.addr, cfg.pxe.http_port.unwrap_or(addr.port())),
@@ -91,7 +95,6 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(seen_tx);
     services.spawn(record_sightings(inventory.clone(), seen_rx));
 
-    let tasks = parc_deploy::Tasks::open(&dir.join("parc.db")).await.context("opening the task store")?;
     let ssh_public_key = match crate::sshkey::deployment_key(&dir) {
         Ok(k) => Some(k),
         Err(e) => {

@@ -5,10 +5,12 @@
 //! command line, prints `PARC-PROBE: reported` and reboots (with QEMU's
 //! `-no-reboot`: exits).
 
-use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use parc_pxe::netenv::cpio::Cpio;
+pub(crate) use parc_pxe::netenv::modules::module_name;
 
 use crate::{require_tool, run};
 
@@ -84,7 +86,7 @@ pub fn check_prerequisites() -> Result<(), String> {
     busybox().map(|_| ())
 }
 
-fn busybox() -> Result<PathBuf, String> {
+pub(crate) fn busybox() -> Result<PathBuf, String> {
     let p = PathBuf::from("/bin/busybox");
     let out = run(Command::new("file").arg("-L").arg(&p)).unwrap_or_default();
     if p.is_file() && (out.is_empty() || out.contains("static")) {
@@ -97,21 +99,7 @@ fn busybox() -> Result<PathBuf, String> {
 /// The version of the kernel that Debian's linux-image-amd64 installs, else
 /// the newest `/boot/vmlinuz-*` that has `/lib/modules/<version>`.
 pub fn kernel_version() -> Result<String, String> {
-    if let Ok(dep) = run(Command::new("dpkg-query").args(["-W", "-f=${Depends}", "linux-image-amd64"])) {
-        if let Some(v) = dep.split(|c: char| c == ',' || c == '|' || c.is_whitespace()).find_map(|w| w.strip_prefix("linux-image-")) {
-            if Path::new("/lib/modules").join(v).is_dir() {
-                return Ok(v.to_string());
-            }
-        }
-    }
-    let mut vs: Vec<String> = fs::read_dir("/boot")
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix("vmlinuz-").map(str::to_string))
-        .filter(|v| Path::new("/lib/modules").join(v).is_dir())
-        .collect();
-    vs.sort();
-    vs.pop().ok_or_else(|| "no kernel in /boot with modules: apt-get install linux-image-amd64".into())
+    parc_pxe::netenv::default_kernel_version().map_err(|e| e.to_string())
 }
 
 impl ProbeImage {
@@ -166,151 +154,17 @@ fn build_cpio(version: &str) -> Result<Vec<u8>, String> {
     Ok(c.finish())
 }
 
-/// `kernel/drivers/net/virtio_net.ko.xz` -> `virtio_net`.
-fn module_name(rel: &str) -> String {
-    let base = rel.rsplit('/').next().unwrap_or(rel);
-    base.split(".ko").next().unwrap_or(base).replace('-', "_")
-}
-
 /// Module files (relative to the modules dir) for `wanted` and their
 /// dependencies, dependencies first. Built-in modules are skipped.
-fn module_order(moddir: &Path, wanted: &[&str]) -> Result<Vec<String>, String> {
-    let dep = fs::read_to_string(moddir.join("modules.dep")).map_err(|e| format!("modules.dep: {e}"))?;
-    let builtin = fs::read_to_string(moddir.join("modules.builtin")).unwrap_or_default();
-    let builtin: HashSet<String> = builtin.lines().map(module_name).collect();
-    let mut deps: HashMap<String, (String, Vec<String>)> = HashMap::new();
-    for l in dep.lines() {
-        let Some((m, ds)) = l.split_once(':') else { continue };
-        deps.insert(module_name(m), (m.to_string(), ds.split_whitespace().map(str::to_string).collect()));
-    }
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    fn visit(name: &str, deps: &HashMap<String, (String, Vec<String>)>, seen: &mut HashSet<String>, out: &mut Vec<String>, depth: u32) {
-        if depth > 32 || !seen.insert(name.to_string()) {
-            return;
-        }
-        if let Some((path, ds)) = deps.get(name) {
-            for d in ds {
-                visit(&module_name(d), deps, seen, out, depth + 1);
-            }
-            out.push(path.clone());
-        }
-    }
-    for w in wanted {
-        let w = w.replace('-', "_");
-        if builtin.contains(&w) {
-            continue;
-        }
-        if !deps.contains_key(&w) {
-            return Err(format!("module {w} is neither built in nor in {}/modules.dep", moddir.display()));
-        }
-        visit(&w, &deps, &mut seen, &mut out, 0);
-    }
-    Ok(out)
+pub(crate) fn module_order(moddir: &Path, wanted: &[&str]) -> Result<Vec<String>, String> {
+    parc_pxe::netenv::modules::module_order(moddir, wanted).map_err(|e| e.to_string())
 }
 
 /// A module's bytes, decompressed at build time when stored as .xz/.zst/.gz.
-fn read_module(p: &Path) -> Result<Vec<u8>, String> {
-    let s = p.to_string_lossy();
-    let tool = if s.ends_with(".xz") {
-        Some(("xz", "xz-utils"))
-    } else if s.ends_with(".zst") {
-        Some(("zstd", "zstd"))
-    } else if s.ends_with(".gz") {
-        Some(("gzip", "gzip"))
-    } else {
-        None
-    };
-    match tool {
-        None => fs::read(p).map_err(|e| format!("{s}: {e}")),
-        Some((t, pkg)) => {
-            require_tool(t, pkg)?;
-            let out = Command::new(t).arg("-dc").arg(p).output().map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                return Err(format!("{t} -dc {s}: {}", String::from_utf8_lossy(&out.stderr)));
-            }
-            Ok(out.stdout)
-        }
-    }
+pub(crate) fn read_module(p: &Path) -> Result<Vec<u8>, String> {
+    parc_pxe::netenv::modules::read_module(p).map_err(|e| e.to_string())
 }
 
-fn fnv(b: &[u8]) -> u64 {
+pub(crate) fn fnv(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100_0000_01b3))
-}
-
-/// A newc ("070701") cpio archive writer, as the kernel unpacks initramfs.
-#[derive(Default)]
-pub struct Cpio {
-    out: Vec<u8>,
-    ino: u32,
-}
-
-impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
-        self.ino += 1;
-        let nlink = if mode & 0o170000 == 0o040000 { 2 } else { 1 };
-        let fields = [self.ino, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
-        self.out.extend_from_slice(b"070701");
-        for f in fields {
-            self.out.extend_from_slice(format!("{f:08x}").as_bytes());
-        }
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.push(0);
-        self.pad();
-        self.out.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
-            self.out.push(0);
-        }
-    }
-
-    pub fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040755, (0, 0), &[]);
-    }
-
-    pub fn file(&mut self, name: &str, perm: u32, data: &[u8]) {
-        self.entry(name, 0o100000 | perm, (0, 0), data);
-    }
-
-    pub fn symlink(&mut self, name: &str, target: &str) {
-        self.entry(name, 0o120777, (0, 0), target.as_bytes());
-    }
-
-    /// A device node; `mode` includes the type bits (0o020000 char).
-    pub fn node(&mut self, name: &str, mode: u32, major: u32, minor: u32) {
-        self.entry(name, mode, (major, minor), &[]);
-    }
-
-    /// Appends the trailer and returns the archive.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, (0, 0), &[]);
-        self.out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn newc_layout() {
-        let mut c = Cpio::default();
-        c.file("init", 0o755, b"abc");
-        let a = c.finish();
-        assert_eq!(&a[..6], b"070701");
-        assert_eq!(&a[110..115], b"init\0");
-        // header 110 + name 5 -> padded to 116, data 3 -> padded to 120
-        assert_eq!(&a[116..119], b"abc");
-        assert_eq!(&a[120..126], b"070701");
-        assert_eq!(a.len() % 4, 0);
-    }
-
-    #[test]
-    fn module_names() {
-        assert_eq!(module_name("kernel/drivers/net/virtio_net.ko.xz"), "virtio_net");
-        assert_eq!(module_name("kernel/drivers/char/hw_random/virtio-rng.ko"), "virtio_rng");
-    }
 }

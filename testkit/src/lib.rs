@@ -7,8 +7,10 @@
 //!
 //! Network-boot fixtures: [`netlab`] (namespaces, bridge, plain DHCP, IPv6 RA),
 //! [`vm`] (QEMU with real firmware), [`initramfs`] (a probe that reports back
-//! over HTTP), [`report`] (an HTTP file server that records POSTs).
+//! over HTTP), [`report`] (an HTTP file server that records POSTs),
+//! [`golden`] (bootable BIOS/UEFI disks whose OS reports what it finds on disk).
 
+pub mod golden;
 pub mod initramfs;
 pub mod netlab;
 pub mod report;

@@ -44,11 +44,20 @@ pub struct VmConfig {
     /// A raw disk on virtio-blk, after the NIC in boot order.
     pub disk: Option<PathBuf>,
     pub memory_mib: u32,
+    /// Boot straight from `disk`: the NIC stays (same model and MAC, for the
+    /// booted OS) but gets no option ROM and no boot index.
+    pub boot_from_disk_only: bool,
 }
 
 impl VmConfig {
     pub fn new(firmware: Firmware, mac: &str, uuid: &str) -> Self {
-        Self { firmware, mac: mac.into(), uuid: uuid.into(), disk: None, memory_mib: 512 }
+        Self { firmware, mac: mac.into(), uuid: uuid.into(), disk: None, memory_mib: 512, boot_from_disk_only: false }
+    }
+
+    /// With `disk` attached (after the NIC in boot order).
+    pub fn with_disk(mut self, disk: &Path) -> Self {
+        self.disk = Some(disk.to_path_buf());
+        self
     }
 }
 
@@ -84,6 +93,9 @@ impl Vm {
     /// `serial.log`, `vars.fd` (UEFI) and `sercon.bin`.
     pub fn start(lab: &Lab, config: &VmConfig, dir: &Path) -> Result<Self, String> {
         check_prerequisites(config.firmware)?;
+        if config.boot_from_disk_only && config.disk.is_none() {
+            return Err("boot_from_disk_only without a disk".into());
+        }
         fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let serial = dir.join("serial.log");
         let _ = fs::remove_file(&serial);
@@ -95,10 +107,12 @@ impl Vm {
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")]);
-        let nic = match config.firmware {
-            Firmware::BiosIpxeRom => format!("e1000,netdev=n0,mac={},romfile={BIOS_ROM},bootindex=1", config.mac),
-            Firmware::UefiIpxeRom => format!("e1000,netdev=n0,mac={},romfile={EFI_ROM},bootindex=1", config.mac),
-            Firmware::UefiOwnPxe => format!("virtio-net-pci,netdev=n0,mac={},romfile=,bootindex=1", config.mac),
+        let nic = match (config.firmware, config.boot_from_disk_only) {
+            (Firmware::BiosIpxeRom, false) => format!("e1000,netdev=n0,mac={},romfile={BIOS_ROM},bootindex=1", config.mac),
+            (Firmware::UefiIpxeRom, false) => format!("e1000,netdev=n0,mac={},romfile={EFI_ROM},bootindex=1", config.mac),
+            (Firmware::UefiOwnPxe, false) => format!("virtio-net-pci,netdev=n0,mac={},romfile=,bootindex=1", config.mac),
+            (Firmware::BiosIpxeRom | Firmware::UefiIpxeRom, true) => format!("e1000,netdev=n0,mac={},romfile=", config.mac),
+            (Firmware::UefiOwnPxe, true) => format!("virtio-net-pci,netdev=n0,mac={},romfile=", config.mac),
         };
         cmd.args(["-device", &nic]);
         if config.firmware.is_uefi() {
@@ -114,7 +128,7 @@ impl Vm {
         }
         if let Some(disk) = &config.disk {
             cmd.args(["-drive", &format!("file={},if=none,id=d0,format=raw", disk.display())])
-                .args(["-device", "virtio-blk-pci,drive=d0,bootindex=2"]);
+                .args(["-device", &format!("virtio-blk-pci,drive=d0,bootindex={}", if config.boot_from_disk_only { 1 } else { 2 })]);
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(fs::File::create(dir.join("qemu.stderr")).map_err(|e| e.to_string())?);
         let child = match NsChild::spawn(&mut cmd) {

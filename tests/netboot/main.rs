@@ -5,6 +5,8 @@
 //! `parc_testkit::{netlab, vm, initramfs}`; without them each test prints
 //! `NOT RUN` (or fails under `CI=true`).
 
+mod disk;
+mod env;
 mod pxe;
 
 use std::path::Path;

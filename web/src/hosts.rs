@@ -95,8 +95,18 @@ async fn check_in(State(s): State<AppState>, Path(key): Path<String>, ext: axum:
         std::net::IpAddr::V4(v4) if !v4.is_loopback() => Some(v4),
         _ => None,
     });
-    let detail: String = String::from_utf8_lossy(&body).chars().filter(|c| !c.is_control() || *c == ' ').take(512).collect();
-    let h = s.inventory.check_in(mac, ip, &detail).await?;
+    // parc's own environment sends its hardware inventory as JSON; anything
+    // else (a site's own registration image) is kept as a line of text.
+    let hardware = serde_json::from_slice::<parc_inventory::hardware::Hardware>(&body).ok();
+    let detail: String = match &hardware {
+        Some(hw) => format!("hardware inventory: {} disk(s), {} NIC(s), {} CPU(s)", hw.disks.len(), hw.nics.len(), hw.cpus),
+        None => String::from_utf8_lossy(&body).chars().filter(|c| !c.is_control() || *c == ' ').take(512).collect(),
+    };
+    let mut h = s.inventory.check_in(mac, ip, &detail).await?;
+    if let Some(hw) = hardware {
+        s.inventory.set_hardware(h.id, &serde_json::to_value(hw).expect("serialisable")).await?;
+        h = s.inventory.find(&h.id.to_string()).await?;
+    }
     tracing::info!(host = %h.label(), %mac, "host checked in");
     Ok(Json(h))
 }
@@ -127,7 +137,8 @@ pub struct WakeSent {
     pub host: String,
     /// Packets sent (one per MAC and destination).
     pub packets: usize,
-    /// Where they went (`eth0 198.18.0.255`, `directed 198.18.5.255`).
+    /// Where they went (`eth0 198.18.0.255`, `directed 198.18.5.255`); a
+    /// destination whose send failed ends in `(failed: why)`.
     pub targets: Vec<String>,
 }
 
@@ -180,19 +191,32 @@ fn send_magic(site: &WolSite, h: &Host) -> Result<(usize, Vec<String>), String> 
     }
     let mut packets = 0;
     let mut errors = Vec::new();
+    // Per target, why a send failed: such a target must not read as reached.
+    let mut failed: Vec<Option<String>> = vec![None; targets.len()];
     for mac in &h.macs {
         let p = wol::magic_packet(mac.0, h.secureon.map(|m| m.0));
-        for t in &targets {
+        for (t, why) in targets.iter().zip(&mut failed) {
             match wol::send(&p, t) {
                 Ok(()) => packets += 1,
-                Err(e) => errors.push(format!("{}: {e}", describe(t))),
+                Err(e) => {
+                    errors.push(format!("{}: {e}", describe(t)));
+                    *why = Some(e.to_string());
+                }
             }
         }
     }
     if packets == 0 {
         return Err(errors.join("; "));
     }
-    Ok((packets, targets.iter().map(describe).collect()))
+    let described = targets
+        .iter()
+        .zip(failed)
+        .map(|(t, why)| match why {
+            None => describe(t),
+            Some(e) => format!("{} (failed: {e})", describe(t)),
+        })
+        .collect();
+    Ok((packets, described))
 }
 
 fn describe(t: &wol::Target) -> String {

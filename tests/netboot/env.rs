@@ -1,0 +1,229 @@
+//! The netboot environment from `parc env build`: built twice into the
+//! same bytes, then booted through parc (BIOS, QEMU's iPXE ROM) for a
+//! capture task on a machine without a disk: /init loads the drivers,
+//! takes a lease and starts the agent, which fails clearly ("no disk").
+//! The download is timed against the bare probe (kernel + busybox).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parc_testkit::initramfs::{ProbeImage, REPORTED};
+use parc_testkit::netlab::{ns_command, Lab, NsChild, SRV_ADDR};
+use parc_testkit::vm::{Firmware, Vm, VmConfig};
+
+const PARC: &str = env!("CARGO_BIN_EXE_parc");
+const PORT: u16 = 7420;
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// What /init prints before it runs the agent (parc_pxe::netenv::STARTING_AGENT).
+const STARTING_AGENT: &str = "PARC-ENV: starting agent";
+
+fn build_env(out: &Path) -> String {
+    let o = Command::new(PARC).args(["env", "build", "--parc", PARC, "--out"]).arg(out).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "parc env build failed:\n{text}");
+    text
+}
+
+/// `parc serve` in the lab's server namespace, answering PXE on eth0.
+struct Parc {
+    _child: NsChild,
+    out: PathBuf,
+    log: PathBuf,
+}
+
+impl Parc {
+    fn start(lab: &Lab, data: &Path, dir: &Path) -> Self {
+        let (out, log) = (dir.join("parc.out"), dir.join("parc.log"));
+        let child = NsChild::spawn(
+            ns_command(&lab.srv_ns, PARC)
+                .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
+                .arg(data)
+                // The probe must power the VM off (QEMU's -no-reboot) on panic.
+                .env("PARC_PXE__ENV_ARGS", "console=ttyS0 panic=-1")
+                .env("PARC_LOG", "info")
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .stdin(Stdio::null()),
+        )
+        .unwrap();
+        let parc = Parc { _child: child, out, log };
+        let t0 = Instant::now();
+        while !(parc.stdout().contains("proxyDHCP: answering") && parc.stdout().contains("tftp: serving")) {
+            assert!(t0.elapsed() < Duration::from_secs(20), "parc serve did not start:\n{}\n{}", parc.stdout(), parc.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        parc
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A parc client command against this server, run in its namespace.
+    fn client(&self, lab: &Lab, args: &[&str]) -> String {
+        let o = ns_command(&lab.srv_ns, PARC).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
+        assert!(o.status.success(), "parc {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// When (since QEMU started) each console marker first appeared.
+#[derive(Debug, Default)]
+struct Timeline {
+    marks: Vec<(&'static str, Duration)>,
+}
+
+impl Timeline {
+    fn get(&self, name: &str) -> Option<Duration> {
+        self.marks.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    fn secs(&self, from: &str, to: &str) -> Option<f64> {
+        Some(self.get(to)?.saturating_sub(self.get(from)?).as_secs_f64())
+    }
+}
+
+/// Polls the serial console every 50 ms until `done` shows, noting when
+/// each of `markers` (name, text) first appeared.
+fn watch(vm: &mut Vm, markers: &[(&'static str, &str)], done: &str, timeout: Duration) -> Result<Timeline, String> {
+    let mut tl = Timeline::default();
+    let t0 = Instant::now();
+    loop {
+        let log = vm.serial_log();
+        for (name, text) in markers {
+            if tl.get(name).is_none() && log.contains(text) {
+                tl.marks.push((name, vm.elapsed()));
+            }
+        }
+        if log.contains(done) {
+            return Ok(tl);
+        }
+        if vm.try_wait().is_some() || t0.elapsed() > timeout {
+            return Err(format!("no {done:?} (QEMU {}); marks {:?}", if vm.try_wait().is_some() { "exited" } else { "timed out" }, tl.marks));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// iPXE prints the script's `echo`, then `URL... ok` per download; the
+/// kernel's first console line is its version.
+const MARKERS: &[(&str, &str)] = &[
+    ("script", "parc: "),
+    ("vmlinuz", "vmlinuz... ok"),
+    ("initrd", "initrd.img... ok"),
+    ("linux", "Linux version"),
+    ("init", "PARC-"),
+];
+
+fn summary(what: &str, tl: &Timeline, bytes: u64) -> String {
+    let f = |x: Option<f64>| x.map_or("?".to_string(), |s| format!("{s:.1}s"));
+    format!(
+        "{what}: {:.1} MiB; script->kernel+initrd downloaded {}, script->kernel running {}, kernel->init {}",
+        bytes as f64 / 1048576.0,
+        f(tl.secs("script", "initrd")),
+        f(tl.secs("script", "linux")),
+        f(tl.secs("linux", "init"))
+    )
+}
+
+#[test]
+fn env_builds_reproducibly_and_boots_to_the_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Build twice: the same bytes.
+    let (a, b) = (tmp.path().join("env-a"), tmp.path().join("env-b"));
+    let t0 = Instant::now();
+    let out = build_env(&a);
+    let first = t0.elapsed();
+    build_env(&b);
+    eprintln!("parc env build ({:.1}s):\n{out}", first.as_secs_f64());
+    for f in ["vmlinuz", "initrd.img", "manifest.txt"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{f} differs between two builds ({} vs {} bytes)", x.len(), y.len());
+    }
+    let manifest = std::fs::read_to_string(a.join("manifest.txt")).unwrap();
+    for needle in ["kernel ", "package linux-image-amd64 ", "package busybox-static ", "initrd /bin/parc ", "initrd /sbin/mkfs.ext4 ", "initrd /init "] {
+        assert!(manifest.contains(needle), "manifest has {needle:?}:\n{manifest}");
+    }
+    eprintln!("reproducible: vmlinuz, initrd.img and manifest.txt identical across two builds");
+
+    let firmwares = [Firmware::BiosIpxeRom];
+    if !parc_testkit::prerequisite("netboot environment in QEMU", crate::prerequisites(&firmwares)) {
+        return;
+    }
+    let probe = ProbeImage::build(crate::cache_dir()).unwrap();
+    let data = tmp.path().join("data");
+    let env = data.join("boot-assets/env");
+    std::fs::create_dir_all(&env).unwrap();
+    for f in ["vmlinuz", "initrd.img"] {
+        std::fs::copy(a.join(f), env.join(f)).unwrap();
+    }
+    let env_bytes = std::fs::metadata(env.join("vmlinuz")).unwrap().len() + std::fs::metadata(env.join("initrd.img")).unwrap().len();
+
+    let lab = Lab::new("env").unwrap();
+    let parc = Parc::start(&lab, &data, tmp.path());
+
+    // A known machine with a capture task boots the environment.
+    let mac = "52:54:00:18:0e:01";
+    parc.client(&lab, &["host", "add", "--mac", mac, "--hostname", "envtest"]);
+    parc.client(&lab, &["task", "capture", mac, "--image", "envtest-disk"]);
+    let cfg = VmConfig::new(Firmware::BiosIpxeRom, mac, "8d7c5b0e-1f2a-4c3b-9d4e-5f6a7b8c9e01");
+    let mut vm = Vm::start(&lab, &cfg, &tmp.path().join("vm-env")).unwrap();
+    let fail = |what: String, vm: &Vm, parc: &Parc| -> ! {
+        panic!("{what}\n--- serial (last lines) ---\n{}\n--- parc ---\n{}", vm.serial_tail(60), parc.stderr());
+    };
+    let env_tl = match watch(&mut vm, MARKERS, STARTING_AGENT, BOOT_TIMEOUT) {
+        Ok(t) => t,
+        Err(e) => fail(format!("the environment did not reach the agent: {e}"), &vm, &parc),
+    };
+    // The agent runs: it names its orders, claims the task, and fails
+    // clearly since this machine has no disk.
+    let t_agent = Instant::now();
+    let agent_failed = loop {
+        let log = vm.serial_log();
+        if let Some(l) = log.lines().find(|l| l.starts_with("parc agent: FAILED") || l.starts_with("parc agent: done")) {
+            break l.to_string();
+        }
+        if t_agent.elapsed() > Duration::from_secs(90) || vm.try_wait().is_some() {
+            fail("the agent printed no outcome".into(), &vm, &parc);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = vm.serial_log();
+    let agent_lines: Vec<&str> = log.lines().filter(|l| l.starts_with("parc agent:") || l.starts_with("PARC-ENV:")).collect();
+    eprintln!("environment console:\n  {}", agent_lines.join("\n  "));
+    assert!(
+        log.contains(&format!("parc agent: server http://{SRV_ADDR}:{PORT}, action capture")),
+        "the agent read its orders from /proc/cmdline:\n{}",
+        agent_lines.join("\n")
+    );
+    assert!(agent_failed.contains("no disk"), "the agent's error is the expected one: {agent_failed}");
+    assert!(log.contains("PARC-ENV: lease 198.18.0."), "a lease from the site's DHCP");
+    drop(vm);
+
+    // The probe, served the same way (a new machine registers), for comparison.
+    for (f, src) in [("vmlinuz", &probe.kernel), ("initrd.img", &probe.initrd)] {
+        std::fs::copy(src, env.join(f)).unwrap();
+    }
+    let probe_bytes = std::fs::metadata(&probe.kernel).unwrap().len() + std::fs::metadata(&probe.initrd).unwrap().len();
+    let cfg = VmConfig::new(Firmware::BiosIpxeRom, "52:54:00:18:0e:02", "8d7c5b0e-1f2a-4c3b-9d4e-5f6a7b8c9e02");
+    let mut vm = Vm::start(&lab, &cfg, &tmp.path().join("vm-probe")).unwrap();
+    let probe_tl = match watch(&mut vm, MARKERS, REPORTED, BOOT_TIMEOUT) {
+        Ok(t) => t,
+        Err(e) => fail(format!("the probe did not report: {e}"), &vm, &parc),
+    };
+    drop(vm);
+
+    eprintln!("{}", summary("environment", &env_tl, env_bytes));
+    eprintln!("{}", summary("probe      ", &probe_tl, probe_bytes));
+    eprintln!("environment marks {:?}\nprobe marks {:?}", env_tl.marks, probe_tl.marks);
+    match (env_tl.secs("script", "initrd"), probe_tl.secs("script", "initrd")) {
+        (Some(e), Some(p)) => eprintln!("download time environment/probe: {:.2} (target <= 2)", e / p),
+        _ => eprintln!("download times: iPXE's `... ok` lines not seen on the console"),
+    }
+}
