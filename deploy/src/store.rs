@@ -206,6 +206,14 @@ impl Tasks {
         r.as_ref().map(row_to_task).transpose()
     }
 
+    /// The host's unfinished task when it may start at `now` (its time has
+    /// come and `now` is inside its window).
+    pub async fn startable<Tz: TimeZone>(&self, host_id: i64, now: &DateTime<Tz>) -> Result<Option<Task>> {
+        let Some(t) = self.active_for_host(host_id).await? else { return Ok(None) };
+        let window = t.window.as_deref().map(str::parse::<Window>).transpose()?;
+        Ok(may_start(t.not_before, window.as_ref(), now).then_some(t))
+    }
+
     /// The machine is booting: hand it its task when one may start now,
     /// with a fresh token valid for `ttl`. A task still `running` means the
     /// previous attempt died (power cut, server restart): this boot is the

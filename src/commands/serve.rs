@@ -4,6 +4,7 @@
 //! A boot service that cannot start (a port it may not bind, a missing
 //! interface) is reported on stdout and in the log; the others run on.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -127,7 +128,9 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// A start-up fact the operator must see: stdout and the log.
 fn report(line: &str) {
-    println!("{line}");
+    // Whoever started us may have stopped reading stdout (`parc serve | head
+    // -1`): a closed pipe must not take the server down.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
     tracing::info!("{line}");
 }
 

@@ -201,7 +201,10 @@ impl Server {
             .spawn()
             .map_err(|e| format!("starting parc serve: {e}"))?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).map_err(|e| e.to_string())?;
+        // Keep reading what else the server says, so its stdout never blocks or breaks.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
         match url {
             Some(url) => Ok(Self { child, url, data_dir: data_dir.to_path_buf() }),

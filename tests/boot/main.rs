@@ -5,6 +5,8 @@
 //! - `proxy`: proxyDHCP answers (BIOS, UEFI, iPXE, port 4011, relays, non-PXE
 //!   silence), the host registry it feeds, and a flood of hostile datagrams.
 //! - `wol`: the magic packets `parc host wake` makes the server send, byte for byte.
+//! - `tasks`: tasks through boot scripts, tokens and the agent API, and the
+//!   real agent restoring onto a disk file (loopback, no namespace).
 //! - `serve`: start-up without the privileges or interface the boot services
 //!   need is reported, and the HTTP API runs on.
 //!
@@ -12,6 +14,7 @@
 
 mod proxy;
 mod serve;
+mod tasks;
 mod wol;
 
 use std::io::{BufRead, BufReader, Read, Write};

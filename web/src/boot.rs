@@ -104,7 +104,8 @@ async fn pending_task(state: &AppState, host: &Host) -> Result<Option<TaskBoot>,
     if host.state == parc_inventory::HostState::Retired {
         return Ok(None);
     }
-    let Some(task) = state.tasks.active_for_host(host.id).await? else { return Ok(None) };
+    let now = chrono::Local::now();
+    let Some(task) = state.tasks.startable(host.id, &now).await? else { return Ok(None) };
     let problem = if task.kind == TaskKind::Restore && state.repo.catalog().get(&task.image).await.is_err() {
         Some(format!("image {:?} does not exist (parc image list shows the images; capture it first)", task.image))
     } else if !state.boot.env_available() {
@@ -121,7 +122,7 @@ async fn pending_task(state: &AppState, host: &Host) -> Result<Option<TaskBoot>,
         tracing::warn!(task = t.id, host = %host.label(), "{why}");
         return Ok(None);
     }
-    Ok(state.tasks.claim(host.id, &chrono::Local::now(), TOKEN_TTL).await?.map(|c| TaskBoot {
+    Ok(state.tasks.claim(host.id, &now, TOKEN_TTL).await?.map(|c| TaskBoot {
         id: c.task.id,
         action: c.task.kind.as_str().to_string(),
         token: c.token,

@@ -1,0 +1,193 @@
+//! Tasks as the server and the agent live them, on loopback without a VM:
+//! the boot script carries a task and its token, the agent API takes the
+//! token, failures are retried with their error kept, success ends in local
+//! boot; a missing image fails at boot; a window keeps a task waiting; and
+//! the real `parc agent` restores an image onto a disk file.
+
+use std::path::Path;
+use std::process::Command;
+
+use parc_testkit as kit;
+use serde_json::{json, Value};
+
+fn parc(server: &kit::Server, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &server.url]).output().unwrap();
+    assert!(out.status.success(), "parc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn parc_json(server: &kit::Server, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&parc(server, &a)).unwrap()
+}
+
+/// `curl` with an optional bearer token and JSON body: (status, body).
+fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data", &b.to_string()]);
+    }
+    let out = c.output().expect("curl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}
+
+fn script(server: &kit::Server, mac_dashes: &str) -> String {
+    let (code, body) = http("GET", &format!("{}/boot/{mac_dashes}.ipxe?arch=bios", server.url), None, None);
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+fn token_of(script: &str) -> String {
+    script.split_whitespace().find_map(|w| w.strip_prefix("parc.token=")).unwrap_or_else(|| panic!("no token in:\n{script}")).to_string()
+}
+
+/// A data directory whose netboot environment is present (the files only
+/// need to exist for the server to offer it).
+fn server(dir: &Path) -> kit::Server {
+    let env = dir.join("data/boot-assets/env");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(env.join("vmlinuz"), b"kernel").unwrap();
+    std::fs::write(env.join("initrd.img"), b"initrd").unwrap();
+    kit::Server::start(Path::new(env!("CARGO_BIN_EXE_parc")), &dir.join("data")).unwrap()
+}
+
+fn prerequisites() -> bool {
+    kit::prerequisite("task tests", kit::require_tool("curl", "curl").map(|_| ()))
+}
+
+#[test]
+fn boot_script_carries_the_task_and_its_token_until_it_succeeds() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server(tmp.path());
+    let img = tmp.path().join("small.raw");
+    std::fs::write(&img, kit::pseudo_random(4 << 20, 7)).unwrap();
+    parc(&s, &["image", "capture", img.to_str().unwrap(), "--name", "golden", "--raw"]);
+    parc(&s, &["host", "add", "--hostname", "lab-b", "--mac", "52:54:00:00:00:0b"]);
+
+    let created = parc_json(&s, &["task", "restore", "lab-b", "--image", "golden", "--hooks", "hostname=lab-b,ssh-key=parc", "--attempts", "2"]);
+    let id = created[0]["id"].as_i64().unwrap();
+    assert_eq!(created[0]["state"], "pending");
+
+    // First boot: the task's entry, with a token.
+    let first = script(&s, "52-54-00-00-00-0b");
+    assert!(first.contains(&format!("parc.action=restore parc.task={id} parc.token=")), "{first}");
+    let token = token_of(&first);
+    let (code, body) = http("GET", &format!("{}/api/v1/agent/task", s.url), Some(&token), None);
+    assert_eq!(code, 200, "{body}");
+    let at: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(at["task"]["hooks"], json!([{"hook": "hostname", "name": "lab-b"}, {"hook": "ssh-key", "user": "parc"}]));
+    assert!(at["ssh_public_key"].as_str().is_some_and(|k| k.starts_with("ssh-ed25519 ")), "{at}");
+    let pubkey = std::fs::read_to_string(tmp.path().join("data/ssh/parc_ed25519.pub")).unwrap();
+    assert_eq!(at["ssh_public_key"].as_str().unwrap(), pubkey.trim());
+    assert_eq!(http("GET", &format!("{}/api/v1/agent/task", s.url), Some("forged"), None).0, 401);
+    assert_eq!(http("GET", &format!("{}/api/v1/agent/task", s.url), None, None).0, 401);
+
+    let p = json!({"phase": "restore:write", "bytes_done": 1048576, "bytes_total": 4194304, "rate": 524288.0, "message": "25 %"});
+    assert_eq!(http("POST", &format!("{}/api/v1/agent/progress", s.url), Some(&token), Some(&p)).0, 204);
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!((shown["state"].as_str(), shown["progress"]["bytes_done"].as_u64()), (Some("running"), Some(1 << 20)));
+
+    // The attempt fails: the error is kept, the next boot retries with a new token.
+    let fail = json!({"ok": false, "message": "hook ssh-key: no user \"parc\""});
+    assert_eq!(http("POST", &format!("{}/api/v1/agent/done", s.url), Some(&token), Some(&fail)).0, 200);
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!((shown["state"].as_str(), shown["error"].as_str()), (Some("pending"), Some("hook ssh-key: no user \"parc\"")));
+    let second = script(&s, "52-54-00-00-00-0b");
+    let token2 = token_of(&second);
+    assert_ne!(token, token2);
+    assert_eq!(http("GET", &format!("{}/api/v1/agent/task", s.url), Some(&token), None).0, 401, "the old token is dead");
+    let ok = json!({"ok": true, "message": "restored golden"});
+    assert_eq!(http("POST", &format!("{}/api/v1/agent/done", s.url), Some(&token2), Some(&ok)).0, 200);
+
+    // Done: the machine boots its disk from now on.
+    let after = script(&s, "52-54-00-00-00-0b");
+    assert!(after.contains("sanboot") && !after.contains("parc.token"), "{after}");
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!((shown["state"].as_str(), shown["attempts"].as_u64()), (Some("succeeded"), Some(2)));
+    let phases: Vec<&str> = shown["log"].as_array().unwrap().iter().map(|l| l["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["created", "boot", "restore:write", "error", "boot", "done"], "{shown:#}");
+    let text = parc(&s, &["task", "show", &id.to_string()]);
+    assert!(text.contains("succeeded (attempt 2 of 2)"), "{text}");
+}
+
+#[test]
+fn a_missing_image_fails_at_boot_and_a_window_keeps_a_task_waiting() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server(tmp.path());
+    parc(&s, &["host", "add", "--hostname", "lab-c", "--mac", "52:54:00:00:00:0c"]);
+    let t = parc_json(&s, &["task", "restore", "lab-c", "--image", "nosuch"]);
+    let id = t[0]["id"].as_i64().unwrap();
+    let sc = script(&s, "52-54-00-00-00-0c");
+    assert!(sc.contains("sanboot") && !sc.contains("parc.token"), "the machine boots locally:\n{sc}");
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!(shown["state"], "failed");
+    assert!(shown["error"].as_str().unwrap().contains("image \"nosuch\" does not exist"), "{shown:#}");
+
+    // A window that starts in two hours: nothing starts now.
+    let now = chrono::Local::now();
+    let from = (now + chrono::Duration::hours(2)).format("%H:%M").to_string();
+    let to = (now + chrono::Duration::hours(3)).format("%H:%M").to_string();
+    let t = parc_json(&s, &["task", "restore", "lab-c", "--image", "nosuch", "--window", &format!("{from}-{to}")]);
+    let id = t[0]["id"].as_i64().unwrap();
+    let sc = script(&s, "52-54-00-00-00-0c");
+    assert!(!sc.contains("parc.token"), "{sc}");
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!(shown["state"], "pending", "outside its window the task waits: {shown:#}");
+    assert!(shown["woken_at"].is_null());
+    let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "x", "--server", &s.url]).output().unwrap();
+    assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains(&format!("already has task {id} unfinished")));
+    parc(&s, &["task", "cancel", &id.to_string()]);
+    assert_eq!(parc_json(&s, &["task", "show", &id.to_string()])["state"], "cancelled");
+}
+
+#[test]
+fn the_agent_restores_onto_a_disk_and_reports() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server(tmp.path());
+    let img = tmp.path().join("golden.raw");
+    std::fs::write(&img, kit::pseudo_random(6 << 20, 11)).unwrap();
+    parc(&s, &["image", "capture", img.to_str().unwrap(), "--name", "golden", "--raw"]);
+    parc(&s, &["host", "add", "--hostname", "lab-d", "--mac", "52:54:00:00:00:0d"]);
+    let target = tmp.path().join("disk.raw");
+    std::fs::write(&target, vec![0u8; 8 << 20]).unwrap();
+    let t = parc_json(&s, &["task", "restore", "lab-d", "--image", "golden", "--disk", target.to_str().unwrap()]);
+    let id = t[0]["id"].as_i64().unwrap();
+    let sc = script(&s, "52-54-00-00-00-0d");
+    // What iPXE would put on the kernel command line.
+    let cmdline = sc.lines().find(|l| l.starts_with("kernel ")).unwrap().to_string();
+    let cmdfile = tmp.path().join("cmdline");
+    std::fs::write(&cmdfile, &cmdline).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(["agent", "--no-reboot", "--cmdline"]).arg(&cmdfile).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "agent failed:\n{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("parc agent: task {id}: restore golden")), "{said}");
+    assert!(kit::same_content(&img, &{
+        let cut = tmp.path().join("cut.raw");
+        let mut b = std::fs::read(&target).unwrap();
+        b.truncate(6 << 20);
+        std::fs::write(&cut, b).unwrap();
+        cut
+    }), "the disk holds the image");
+    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
+    assert_eq!(shown["state"], "succeeded", "{shown:#}");
+    assert!(shown["log"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().contains("restored golden: received")), "{shown:#}");
+    let host = parc_json(&s, &["host", "show", "lab-d"]);
+    assert!(host["hardware"]["cpus"].as_u64().unwrap() >= 1, "the agent's inventory is stored: {host:#}");
+    assert!(host["hardware"]["memory_bytes"].as_u64().unwrap() > 0);
+}
