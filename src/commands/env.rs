@@ -2,7 +2,6 @@
 //! and registration, built from the host's Debian packages into
 //! `<assets>/env/`, where `parc serve` serves it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;

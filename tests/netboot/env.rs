@@ -118,7 +118,13 @@ const MARKERS: &[(&str, &str)] = &[
     ("initrd", "initrd.img... ok"),
     ("linux", "Linux version"),
     ("init", "PARC-"),
+    ("agent", "parc agent: "),
 ];
+
+/// iPXE's and the script's lines on the console, for the log.
+fn ipxe_lines(log: &str) -> String {
+    log.lines().filter(|l| l.contains("... ") || l.starts_with("parc: ")).map(str::trim).collect::<Vec<_>>().join(" | ")
+}
 
 fn summary(what: &str, tl: &Timeline, bytes: u64) -> String {
     let f = |x: Option<f64>| x.map_or("?".to_string(), |s| format!("{s:.1}s"));
@@ -177,7 +183,8 @@ fn env_builds_reproducibly_and_boots_to_the_agent() {
     let fail = |what: String, vm: &Vm, parc: &Parc| -> ! {
         panic!("{what}\n--- serial (last lines) ---\n{}\n--- parc ---\n{}", vm.serial_tail(60), parc.stderr());
     };
-    let env_tl = match watch(&mut vm, MARKERS, STARTING_AGENT, BOOT_TIMEOUT) {
+    // Until the agent's first line (after STARTING_AGENT).
+    let env_tl = match watch(&mut vm, MARKERS, "parc agent: ", BOOT_TIMEOUT) {
         Ok(t) => t,
         Err(e) => fail(format!("the environment did not reach the agent: {e}"), &vm, &parc),
     };
@@ -195,6 +202,8 @@ fn env_builds_reproducibly_and_boots_to_the_agent() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let log = vm.serial_log();
+    let env_ipxe = ipxe_lines(&log);
+    assert!(log.contains(STARTING_AGENT), "/init announced the agent");
     let agent_lines: Vec<&str> = log.lines().filter(|l| l.starts_with("parc agent:") || l.starts_with("PARC-ENV:")).collect();
     eprintln!("environment console:\n  {}", agent_lines.join("\n  "));
     assert!(
@@ -217,11 +226,17 @@ fn env_builds_reproducibly_and_boots_to_the_agent() {
         Ok(t) => t,
         Err(e) => fail(format!("the probe did not report: {e}"), &vm, &parc),
     };
+    let probe_ipxe = ipxe_lines(&vm.serial_log());
     drop(vm);
 
     eprintln!("{}", summary("environment", &env_tl, env_bytes));
     eprintln!("{}", summary("probe      ", &probe_tl, probe_bytes));
-    eprintln!("environment marks {:?}\nprobe marks {:?}", env_tl.marks, probe_tl.marks);
+    eprintln!("environment: iPXE {env_ipxe}\n  marks (since QEMU start) {:?}", env_tl.marks);
+    eprintln!("probe: iPXE {probe_ipxe}\n  marks (since QEMU start) {:?}", probe_tl.marks);
+    eprintln!(
+        "script->agent running: environment {}",
+        env_tl.secs("script", "agent").map_or("?".into(), |s| format!("{s:.1}s"))
+    );
     match (env_tl.secs("script", "initrd"), probe_tl.secs("script", "initrd")) {
         (Some(e), Some(p)) => eprintln!("download time environment/probe: {:.2} (target <= 2)", e / p),
         _ => eprintln!("download times: iPXE's `... ok` lines not seen on the console"),
