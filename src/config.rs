@@ -151,7 +151,9 @@ impl Config {
             None if Path::new(SYSTEM_CONFIG).exists() => fig = fig.merge(Toml::file(SYSTEM_CONFIG)),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("PARC_").split("__").ignore(&["log", "config"]));
+        // Only PARC_<SECTION>__<KEY> is configuration: other PARC_* variables
+        // (PARC_LOG, a test's own switches) must not be taken for unknown keys.
+        fig = fig.merge(Env::prefixed("PARC_").filter(|k| k.as_str().contains("__")).split("__"));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         anyhow::ensure!((1..=22).contains(&cfg.imaging.level), "imaging.level must be between 1 and 22");
         anyhow::ensure!(cfg.imaging.parallel >= 1, "imaging.parallel must be at least 1");

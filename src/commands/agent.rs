@@ -108,13 +108,18 @@ async fn report_progress(server: Arc<Server>, tracker: Arc<Tracker>, kind: &'sta
     let mut prev = (Instant::now(), 0u64);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
+        // One last sample when the work ends, so even a short phase leaves
+        // its figures in the task's history.
+        let last_round = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tick.tick() => false,
+        };
         let phase = tracker.phase.lock().unwrap().clone();
         let (done, total) = (tracker.done.load(Ordering::Relaxed), tracker.total.load(Ordering::Relaxed));
         if phase.is_empty() || (phase.clone(), done) == last {
+            if last_round {
+                break;
+            }
             continue;
         }
         let now = Instant::now();
@@ -126,6 +131,9 @@ async fn report_progress(server: Arc<Server>, tracker: Arc<Tracker>, kind: &'sta
         let p = Progress { phase: format!("{kind}:{phase}"), bytes_done: Some(done), bytes_total: Some(total), rate: Some(rate), message };
         if let Err(e) = server.progress(&p).await {
             say(format!("progress not delivered ({e:#}); carrying on"));
+        }
+        if last_round {
+            break;
         }
     }
 }

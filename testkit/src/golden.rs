@@ -287,7 +287,8 @@ impl GoldenDisk {
         drop(disk);
         let (root_offset, root_len) = match kind {
             DiskKind::Bios => {
-                run(Command::new("sfdisk").arg("-q").arg(path).stdin_str(&format!("label: dos\nlabel-id: {MBR_ID}\nstart=2048, type=83, bootable\n"))?)?;
+                let table = format!("label: dos\nlabel-id: {MBR_ID}\nstart=2048, type=83, bootable\n");
+                run(with_stdin(Command::new("sfdisk").arg("-q").arg(path), table.as_bytes())?)?;
                 let (off, len) = (MIB, size_bytes - MIB);
                 let img = work.0.join("root.ext4");
                 mkfs_root(&root, &img, len)?;
@@ -479,19 +480,14 @@ impl Drop for Mounted {
     }
 }
 
-trait StdinStr {
-    fn stdin_str(&mut self, input: &str) -> Result<&mut Self, String>;
-}
-
-impl StdinStr for Command {
-    /// Feeds `input` on stdin (through a file: `run` uses `output()`).
-    fn stdin_str(&mut self, input: &str) -> Result<&mut Self, String> {
-        let mut f = tempfile_in_tmp()?;
-        use std::io::{Seek, Write};
-        f.write_all(input.as_bytes()).map_err(|e| e.to_string())?;
-        f.rewind().map_err(|e| e.to_string())?;
-        Ok(self.stdin(f))
-    }
+/// Gives `cmd` `input` on stdin, through an unlinked file (no pipe to
+/// deadlock on, and `run` keeps an explicit stdin).
+fn with_stdin<'a>(cmd: &'a mut Command, input: &[u8]) -> Result<&'a mut Command, String> {
+    use std::io::{Seek, Write};
+    let mut f = tempfile_in_tmp()?;
+    f.write_all(input).map_err(|e| e.to_string())?;
+    f.rewind().map_err(|e| e.to_string())?;
+    Ok(cmd.stdin(f))
 }
 
 /// An unlinked temporary file.
@@ -589,12 +585,7 @@ fn initramfs(version: &str) -> Result<Vec<u8>, String> {
         names.push(name);
     }
     c.file("etc/modules.order", 0o644, format!("{}\n", names.join("\n")).as_bytes());
-    let cpio = c.finish();
-    let mut f = tempfile_in_tmp()?;
-    use std::io::{Seek, Write};
-    f.write_all(&cpio).map_err(|e| e.to_string())?;
-    f.rewind().map_err(|e| e.to_string())?;
-    let out = Command::new("gzip").args(["-n", "-c"]).stdin(f).output().map_err(|e| format!("gzip: {e}"))?;
+    let out = with_stdin(Command::new("gzip").args(["-n", "-c"]), &c.finish())?.output().map_err(|e| format!("gzip: {e}"))?;
     if !out.status.success() {
         return Err(format!("gzip: {}", String::from_utf8_lossy(&out.stderr)));
     }

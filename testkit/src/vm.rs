@@ -120,6 +120,15 @@ impl Vm {
             fs::copy(OVMF_VARS, &vars).map_err(|e| format!("copying {OVMF_VARS}: {e}"))?;
             cmd.args(["-drive", &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}")])
                 .args(["-drive", &format!("if=pflash,format=raw,file={}", vars.display())]);
+            if config.firmware == Firmware::UefiIpxeRom {
+                // iPXE's own boot option is the network boot. Without this,
+                // OVMF adds its PXEv4/v6 and HTTPv4/v6 boot options on iPXE's
+                // SNP after it, and an iPXE `exit` (local boot) waits through
+                // each of their DHCP timeouts before reaching the disk.
+                for knob in ["IPv4Support", "IPv6Support", "IPv4PXESupport", "IPv6PXESupport"] {
+                    cmd.args(["-fw_cfg", &format!("name=opt/org.tianocore/{knob},string=no")]);
+                }
+            }
         } else {
             // SeaBIOS and iPXE print to the serial port only when told where it is.
             let sercon = dir.join("sercon.bin");

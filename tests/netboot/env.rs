@@ -4,16 +4,16 @@
 //! takes a lease and starts the agent, which fails clearly ("no disk").
 //! The download is timed against the bare probe (kernel + busybox).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::{Parc, PARC, PORT};
+
 use parc_testkit::initramfs::{ProbeImage, REPORTED};
-use parc_testkit::netlab::{ns_command, Lab, NsChild, SRV_ADDR};
+use parc_testkit::netlab::{Lab, SRV_ADDR};
 use parc_testkit::vm::{Firmware, Vm, VmConfig};
 
-const PARC: &str = env!("CARGO_BIN_EXE_parc");
-const PORT: u16 = 7420;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 /// What /init prints before it runs the agent (parc_pxe::netenv::STARTING_AGENT).
 const STARTING_AGENT: &str = "PARC-ENV: starting agent";
@@ -23,53 +23,6 @@ fn build_env(out: &Path) -> String {
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "parc env build failed:\n{text}");
     text
-}
-
-/// `parc serve` in the lab's server namespace, answering PXE on eth0.
-struct Parc {
-    _child: NsChild,
-    out: PathBuf,
-    log: PathBuf,
-}
-
-impl Parc {
-    fn start(lab: &Lab, data: &Path, dir: &Path) -> Self {
-        let (out, log) = (dir.join("parc.out"), dir.join("parc.log"));
-        let child = NsChild::spawn(
-            ns_command(&lab.srv_ns, PARC)
-                .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
-                .arg(data)
-                // The probe must power the VM off (QEMU's -no-reboot) on panic.
-                .env("PARC_PXE__ENV_ARGS", "console=ttyS0 panic=-1")
-                .env("PARC_LOG", "info")
-                .stdout(std::fs::File::create(&out).unwrap())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .stdin(Stdio::null()),
-        )
-        .unwrap();
-        let parc = Parc { _child: child, out, log };
-        let t0 = Instant::now();
-        while !(parc.stdout().contains("proxyDHCP: answering") && parc.stdout().contains("tftp: serving")) {
-            assert!(t0.elapsed() < Duration::from_secs(20), "parc serve did not start:\n{}\n{}", parc.stdout(), parc.stderr());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        parc
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// A parc client command against this server, run in its namespace.
-    fn client(&self, lab: &Lab, args: &[&str]) -> String {
-        let o = ns_command(&lab.srv_ns, PARC).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
-        assert!(o.status.success(), "parc {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
 }
 
 /// When (since QEMU started) each console marker first appeared.
@@ -172,7 +125,7 @@ fn env_builds_reproducibly_and_boots_to_the_agent() {
     let env_bytes = std::fs::metadata(env.join("vmlinuz")).unwrap().len() + std::fs::metadata(env.join("initrd.img")).unwrap().len();
 
     let lab = Lab::new("env").unwrap();
-    let parc = Parc::start(&lab, &data, tmp.path());
+    let parc = Parc::start(&lab, &data, &tmp.path().join("parc"), "console=ttyS0 panic=-1");
 
     // A known machine with a capture task boots the environment.
     let mac = "52:54:00:18:0e:01";

@@ -7,11 +7,15 @@
 
 mod disk;
 mod env;
+mod lifecycle;
 mod pxe;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use parc_testkit::vm::Firmware;
+use parc_testkit::netlab::{ns_command, Lab, NsChild, SRV_ADDR};
 use parc_testkit::{initramfs, netlab, vm};
 
 /// Everything a boot test with `firmwares` needs on this machine.
@@ -44,5 +48,84 @@ pub fn selected_firmwares() -> Vec<Firmware> {
             })
             .collect(),
         _ => Firmware::ALL.to_vec(),
+    }
+}
+
+/// The parc binary under test.
+pub const PARC: &str = env!("CARGO_BIN_EXE_parc");
+/// parc's HTTP port in the lab.
+pub const PORT: u16 = 7420;
+
+/// `parc serve` in the lab's server namespace, answering PXE on eth0;
+/// killed on drop.
+pub struct Parc {
+    child: NsChild,
+    out: PathBuf,
+    log: PathBuf,
+}
+
+impl Parc {
+    /// Starts it on `data`, logs in `dir`, with `env_args` for the kernels
+    /// it boots, and waits until proxyDHCP and TFTP run.
+    pub fn start(lab: &Lab, data: &Path, dir: &Path, env_args: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let (out, log) = (dir.join(format!("parc{n}.out")), dir.join(format!("parc{n}.log")));
+        let child = NsChild::spawn(
+            ns_command(&lab.srv_ns, PARC)
+                .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
+                .arg(data)
+                .env("PARC_PXE__ENV_ARGS", env_args)
+                .env("PARC_LOG", "info")
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .stdin(Stdio::null()),
+        )
+        .unwrap();
+        let parc = Parc { child, out, log };
+        let t0 = Instant::now();
+        while !(parc.stdout().contains("proxyDHCP: answering") && parc.stdout().contains("tftp: serving")) {
+            assert!(t0.elapsed() < Duration::from_secs(20), "parc serve did not start its boot services:\n{}\n{}", parc.stdout(), parc.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        parc
+    }
+
+    /// Stops the server at once, as a crash or a power cut would.
+    pub fn kill(&mut self) {
+        self.child.kill();
+    }
+
+    /// What it printed on stdout.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Its log.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A parc client command against this server, run in its namespace.
+    pub fn client(&self, lab: &Lab, args: &[&str]) -> String {
+        let o = ns_command(&lab.srv_ns, PARC).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
+        assert!(o.status.success(), "parc {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// The same with `--json`, parsed.
+    pub fn json(&self, lab: &Lab, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.client(lab, &a)).unwrap()
+    }
+
+    /// `parc host show MAC --json`, or None when parc does not know it.
+    pub fn host(&self, lab: &Lab, mac: &str) -> Option<serde_json::Value> {
+        let out = ns_command(&lab.srv_ns, PARC)
+            .args(["host", "show", mac, "--json", "--server", &format!("http://{SRV_ADDR}:{PORT}")])
+            .output()
+            .unwrap();
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
     }
 }

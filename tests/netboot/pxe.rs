@@ -3,68 +3,16 @@
 //! (the probe kernel and initramfs, served by parc) checks in. A second
 //! boot of the same machine, now registered, gets the local-boot script.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use parc_testkit::initramfs::{ProbeImage, REPORTED};
-use parc_testkit::netlab::{ns_command, Lab, NsChild, SRV_ADDR};
+use parc_testkit::netlab::Lab;
 use parc_testkit::vm::{Firmware, Vm, VmConfig};
 use serde_json::Value;
 
+use crate::Parc;
+
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
-const PORT: u16 = 7420;
-
-/// `parc serve` in the lab's server namespace, answering PXE on eth0.
-struct Parc {
-    _child: NsChild,
-    out: PathBuf,
-    log: PathBuf,
-}
-
-impl Parc {
-    fn start(lab: &Lab, data: &Path, dir: &Path) -> Self {
-        let out = dir.join("parc.out");
-        let log = dir.join("parc.log");
-        let child = NsChild::spawn(
-            ns_command(&lab.srv_ns, env!("CARGO_BIN_EXE_parc"))
-                .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
-                .arg(data)
-                // The probe wants its console on the serial port, and must
-                // power the VM off (QEMU's -no-reboot) rather than hang.
-                .env("PARC_PXE__ENV_ARGS", "console=ttyS0 panic=-1 quiet")
-                .env("PARC_LOG", "info")
-                .stdout(std::fs::File::create(&out).unwrap())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .stdin(Stdio::null()),
-        )
-        .unwrap();
-        let parc = Parc { _child: child, out, log };
-        let t0 = Instant::now();
-        while !(parc.stdout().contains("proxyDHCP: answering") && parc.stdout().contains("tftp: serving")) {
-            assert!(t0.elapsed() < Duration::from_secs(20), "parc serve did not start its boot services:\n{}\n{}", parc.stdout(), parc.stderr());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        parc
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `parc host show MAC --json`, run where the server is reachable.
-    fn host(&self, lab: &Lab, mac: &str) -> Option<Value> {
-        let out = ns_command(&lab.srv_ns, env!("CARGO_BIN_EXE_parc"))
-            .args(["host", "show", mac, "--json", "--server", &format!("http://{SRV_ADDR}:{PORT}")])
-            .output()
-            .unwrap();
-        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
-    }
-}
 
 fn events(host: &Value) -> Vec<(String, String)> {
     host["events"].as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap().to_string(), e["detail"].as_str().unwrap().to_string())).collect()
@@ -94,7 +42,8 @@ fn firmware_boots_through_parc_registers_then_boots_locally() {
     std::fs::copy(&probe.initrd, env.join("initrd.img")).unwrap();
 
     let lab = Lab::new("p").unwrap();
-    let parc = Parc::start(&lab, &data, tmp.path());
+    // The probe must power the VM off (QEMU's -no-reboot) rather than hang.
+    let parc = Parc::start(&lab, &data, &tmp.path().join("parc"), "console=ttyS0 panic=-1 quiet");
     let fail = |what: String, vm: &Vm| -> ! {
         panic!("{what}\n--- serial (last lines) ---\n{}\n--- parc ---\n{}", vm.serial_tail(40), parc.stderr());
     };
