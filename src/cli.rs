@@ -369,6 +369,10 @@ pub struct Schedule {
     /// The disk to work on (default: the machine's first non-removable disk).
     #[arg(long)]
     pub disk: Option<String>,
+    /// Cap the rate, e.g. 20M (bytes per second): disk reads for a capture,
+    /// downloads for a restore.
+    #[arg(long, value_parser = crate::units::parse_bytes)]
+    pub limit_rate: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -179,6 +179,8 @@ pub struct TaskOptions {
     pub poweroff: bool,
     /// Capture: replace an existing image of the same name.
     pub replace: bool,
+    /// Cap on the disk read rate (capture) or download rate (restore), bytes/s.
+    pub rate_limit: Option<u64>,
 }
 
 /// A task as an administrator asks for it.

@@ -47,7 +47,10 @@ pub fn interfaces(names: &[String]) -> Result<Vec<NetInterface>, InterfaceError>
             for i in all.iter().filter(|i| &i.name == name) {
                 present = true;
                 if let if_addrs::IfAddr::V4(v4) = &i.addr {
-                    let broadcast = v4.broadcast.unwrap_or_else(|| Ipv4Addr::from(u32::from(v4.ip) | !u32::from(v4.netmask)));
+                    // An address added without `brd` reports no broadcast
+                    // (or its own address): use the subnet's all-ones address.
+                    let computed = Ipv4Addr::from(u32::from(v4.ip) | !u32::from(v4.netmask));
+                    let broadcast = v4.broadcast.filter(|b| *b != v4.ip && u32::from(*b) & u32::from(v4.netmask) == u32::from(v4.ip) & u32::from(v4.netmask)).unwrap_or(computed);
                     return Ok(NetInterface { name: name.clone(), addr: v4.ip, netmask: v4.netmask, broadcast });
                 }
             }

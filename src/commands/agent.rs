@@ -222,6 +222,7 @@ async fn work(cfg: &Config, server: &Arc<Server>, at: &AgentTask, hw: &Hardware,
             opts.replace = task.options.replace;
             opts.level = cfg.imaging.level;
             opts.parallel = cfg.imaging.parallel;
+            opts.rate_limit = task.options.rate_limit;
             let r = parc_imaging::capture(&disk, &remote, &opts, tracker.as_ref()).await;
             stop.cancel();
             let _ = reporter.await;
@@ -230,7 +231,7 @@ async fn work(cfg: &Config, server: &Arc<Server>, at: &AgentTask, hw: &Hardware,
         }
         TaskKind::Restore => {
             say(format!("restoring {} onto {}", task.image, disk.display()));
-            let opts = RestoreOptions { full: task.options.full, grow: task.options.grow, parallel: cfg.imaging.parallel, ..Default::default() };
+            let opts = RestoreOptions { full: task.options.full, grow: task.options.grow, parallel: cfg.imaging.parallel, rate_limit: task.options.rate_limit };
             let r = parc_imaging::restore(&task.image, &disk, &remote, &opts, tracker.as_ref()).await;
             stop.cancel();
             let _ = reporter.await;

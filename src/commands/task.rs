@@ -17,7 +17,7 @@ fn schedule(s: &Schedule) -> anyhow::Result<(Option<i64>, TaskOptions)> {
     if let Some(w) = &s.window {
         w.parse::<parc_deploy::Window>()?;
     }
-    Ok((not_before, TaskOptions { disk: s.disk.clone(), poweroff: s.poweroff, ..Default::default() }))
+    Ok((not_before, TaskOptions { disk: s.disk.clone(), poweroff: s.poweroff, rate_limit: s.limit_rate, ..Default::default() }))
 }
 
 fn file_hook(spec: &str) -> anyhow::Result<Hook> {

@@ -98,11 +98,13 @@ fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &
     if let Err(e) = vm.wait_for(REPORTED, DISK_BOOT_TIMEOUT) {
         panic!("{fw:?} {mac}: the disk did not boot and report: {e}");
     }
-    let r = reports
-        .wait_for(Duration::from_secs(5), |r| r.field("mac") == Some(mac) && reports.reports().iter().filter(|x| x.field("mac") == Some(mac)).count() > since)
-        .unwrap_or_else(|| panic!("console says reported; server has {:?}", reports.reports()));
+    let waited = Instant::now();
+    while reports_for(reports, mac) <= since {
+        assert!(waited.elapsed() < Duration::from_secs(5), "console says reported; server has {:?}", reports.reports());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = vm.wait_exit(Duration::from_secs(30));
-    let last = reports.reports().into_iter().filter(|x| x.field("mac") == Some(mac)).last().unwrap_or(r);
+    let last = reports.reports().into_iter().filter(|x| x.field("mac") == Some(mac)).last().expect("counted above");
     (DiskReport::parse(&last.body).unwrap(), t0.elapsed().as_secs_f64())
 }
 
@@ -210,7 +212,7 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
         disk_a.write_root_file("/etc/motd", b"golden, second edition\n", 0o644, 0, 0).unwrap();
         ns_capture(&lab, &disk_a.path, &image);
         let shown = parc.json(&lab, &["image", "show", &image]);
-        let data_bytes = shown["data_bytes"].as_u64().unwrap();
+        let data_bytes = shown["image"]["data_bytes"].as_u64().unwrap_or_else(|| panic!("{shown:#}"));
         let t = parc.json(&lab, &["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b,ssh-key=parc"]);
         let id = t[0]["id"].as_i64().unwrap();
         let mut vm = Vm::start(&lab, &VmConfig::new(fw, &mac_b, &uuid_b).with_disk(&disk_b), &tmp.path().join("vm-b-delta")).unwrap();
@@ -224,7 +226,8 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
 
         // 4a. parc dies mid-restore; the next boot resumes.
         std::fs::File::create(&disk_b).unwrap().set_len(kind.default_size() + (64 << 20)).unwrap();
-        let t = parc.json(&lab, &["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b"]);
+        // Rate-limited so that the cut lands mid-restore (a full restore takes ~1 s here).
+        let t = parc.json(&lab, &["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b", "--limit-rate", "1M"]);
         let id = t[0]["id"].as_i64().unwrap();
         let mut vm = Vm::start(&lab, &VmConfig::new(fw, &mac_b, &uuid_b).with_disk(&disk_b), &tmp.path().join("vm-b-cut")).unwrap();
         let t0 = Instant::now();
