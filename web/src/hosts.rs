@@ -143,22 +143,7 @@ pub struct WakeSent {
 }
 
 async fn wake(State(s): State<AppState>, Json(req): Json<WakeRequest>) -> ApiResult<Json<WakeReport>> {
-    if req.hosts.is_empty() && req.group.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "name hosts or a group to wake"));
-    }
-    let mut hosts = Vec::new();
-    for key in &req.hosts {
-        hosts.push(s.inventory.find(key).await?);
-    }
-    if let Some(g) = &req.group {
-        let members = s.inventory.list(Some(g)).await?;
-        if members.is_empty() {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("group {g:?} has no hosts")));
-        }
-        hosts.extend(members);
-    }
-    hosts.sort_by_key(|h| h.id);
-    hosts.dedup_by_key(|h| h.id);
+    let hosts = select(&s, &req.hosts, req.group.as_deref()).await?;
     let mut report = WakeReport::default();
     for h in hosts {
         if h.state == HostState::Retired {
@@ -176,6 +161,28 @@ async fn wake(State(s): State<AppState>, Json(req): Json<WakeRequest>) -> ApiRes
         report.sent.push(WakeSent { host: h.label(), packets, targets });
     }
     Ok(Json(report))
+}
+
+/// The hosts named by keys (id, hostname or MAC) and by a group, each once,
+/// by id. Naming nothing, an unknown host or an empty group is an error.
+pub async fn select(s: &AppState, keys: &[String], group: Option<&str>) -> ApiResult<Vec<Host>> {
+    if keys.is_empty() && group.is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "name hosts or a group"));
+    }
+    let mut hosts = Vec::new();
+    for key in keys {
+        hosts.push(s.inventory.find(key).await?);
+    }
+    if let Some(g) = group {
+        let members = s.inventory.list(Some(g)).await?;
+        if members.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("group {g:?} has no hosts")));
+        }
+        hosts.extend(members);
+    }
+    hosts.sort_by_key(|h| h.id);
+    hosts.dedup_by_key(|h| h.id);
+    Ok(hosts)
 }
 
 /// Sends a host's magic packets (each MAC, each target); a summary line,

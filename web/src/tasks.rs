@@ -7,7 +7,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use parc_deploy::{Hook, LogEntry, NewTask, Progress, Task, TaskKind, TaskOptions};
-use parc_inventory::Host;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -61,25 +60,10 @@ pub struct CreateTasks {
 pub const DEFAULT_ATTEMPTS: u32 = 3;
 
 async fn create(State(s): State<AppState>, Json(req): Json<CreateTasks>) -> ApiResult<(StatusCode, Json<Vec<Task>>)> {
-    if req.hosts.is_empty() && req.group.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "name hosts or a group"));
-    }
     if req.kind == TaskKind::Capture && (req.hosts.len() != 1 || req.group.is_some()) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "a capture names exactly one host"));
     }
-    let mut hosts: Vec<Host> = Vec::new();
-    for key in &req.hosts {
-        hosts.push(s.inventory.find(key).await?);
-    }
-    if let Some(g) = &req.group {
-        let members = s.inventory.list(Some(g)).await?;
-        if members.is_empty() {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("group {g:?} has no hosts")));
-        }
-        hosts.extend(members);
-    }
-    hosts.sort_by_key(|h| h.id);
-    hosts.dedup_by_key(|h| h.id);
+    let hosts = crate::hosts::select(&s, &req.hosts, req.group.as_deref()).await?;
     // A restore of an image that does not exist (yet) is accepted: the
     // image may be captured before the task's time. The boot checks again.
     let mut created = Vec::new();
