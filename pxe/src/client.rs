@@ -101,12 +101,19 @@ fn uuid_from_option97(raw: &[u8]) -> Option<[u8; 16]> {
 impl ClientInfo {
     /// Parses raw bytes from the wire.
     pub fn parse(bytes: &[u8]) -> Result<Self, NotPxe> {
+        Self::decode(bytes).map(|(_, c)| c)
+    }
+
+    /// Parses raw bytes from the wire, keeping the decoded message (the
+    /// reply echoes some of its fields).
+    pub fn decode(bytes: &[u8]) -> Result<(Message, Self), NotPxe> {
         // dhcproto 0.15 asserts on some malformed option lengths instead of
         // returning an error (found by the property tests below); a hostile
         // packet must cost a log line, not the service.
         let decoded = std::panic::catch_unwind(|| Message::from_bytes(bytes)).map_err(|_| NotPxe::Malformed("the decoder rejected it (panicked)".into()))?;
         let msg = decoded.map_err(|e| NotPxe::Malformed(e.to_string()))?;
-        Self::from_message(&msg)
+        let client = Self::from_message(&msg)?;
+        Ok((msg, client))
     }
 
     /// Extracts the PXE-relevant facts from a decoded message.

@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::Message;
-use dhcproto::{Decodable, Encodable};
+use dhcproto::Encodable;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -181,15 +180,12 @@ impl Proxy {
 
     /// The whole decision for one datagram: what to send, and where.
     fn answer(&self, bytes: &[u8], port: Port, from: SocketAddr) -> Result<(ClientInfo, Vec<u8>, SocketAddr), Drop> {
-        let client = match ClientInfo::parse(bytes) {
-            Ok(c) => c,
+        let (msg, client) = match ClientInfo::decode(bytes) {
+            Ok(decoded) => decoded,
             Err(NotPxe::Malformed(m)) => return Err(Drop::Malformed(m)),
             Err(e @ NotPxe::Unusable(_)) => return Err(Drop::Malformed(e.to_string())),
             Err(NotPxe::NotPxeClient(_)) => return Err(Drop::Ignored("not a PXE client".into())),
         };
-        // Parsed twice (once inside ClientInfo::parse): cheap next to a
-        // syscall, and it keeps ClientInfo free of the raw message.
-        let msg = std::panic::catch_unwind(|| Message::from_bytes(bytes)).ok().and_then(Result::ok).ok_or_else(|| Drop::Malformed("undecodable".into()))?;
         if msg.opcode() != dhcproto::v4::Opcode::BootRequest {
             return Err(Drop::Ignored("not a BOOTREQUEST".into()));
         }
