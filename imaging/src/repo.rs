@@ -317,8 +317,11 @@ impl Repository {
         let now = SystemTime::now();
         let mut cutoff = now.checked_sub(grace).unwrap_or(UNIX_EPOCH);
         if let Some(started) = self.catalog.oldest_open_upload().await? {
-            // started_at is floored to the second, so this errs on the side of keeping.
-            let t = UNIX_EPOCH + Duration::from_secs(started.max(0) as u64);
+            // started_at is floored to the second, and file times come from
+            // the kernel's coarse clock, a few milliseconds behind the one
+            // that stamped the upload: a margin keeps a chunk written in the
+            // upload's first instant (it was removed once, in CI).
+            let t = UNIX_EPOCH + Duration::from_secs((started.max(0) as u64).saturating_sub(1));
             cutoff = cutoff.min(t);
         }
         let refs = self.references().await?;

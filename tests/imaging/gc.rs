@@ -17,9 +17,10 @@ fn gc_keeps_shared_and_in_flight_chunks() {
     parc_json(&["image", "capture", s(&x), "--name", "x", "--server", url]);
     parc_json(&["image", "capture", s(&y), "--name", "y", "--server", url]);
 
-    // An upload in flight that has sent one chunk but not committed. (GC's
-    // protection works at one-second resolution; start it in a later second.)
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // An upload in flight that has sent one chunk but not committed. (GC
+    // protects from a second before the upload's start, floored to the
+    // second: start it more than two seconds after x's chunks.)
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     let (st, body) = hostile::http(server.addr(), "POST", "/api/v1/uploads", &[("content-type", "application/json")], Some(br#"{"name":"pending"}"#));
     assert_eq!(st, 201);
     let up = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["upload"].as_str().unwrap().to_string();
