@@ -45,9 +45,6 @@ pub enum Command {
     /// The netboot environment: kernel and initramfs with parc as the agent.
     #[command(subcommand)]
     Env(EnvCommand),
-    /// Measure parc against its peer tools.
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 impl Command {
@@ -104,7 +101,7 @@ pub struct Transfer {
     pub parallel: Option<usize>,
     /// Cap the rate, e.g. 50M (bytes per second): source reads for a
     /// capture, downloads for a restore.
-    #[arg(long, value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_parser = parc_imaging::units::parse_bytes)]
     pub limit_rate: Option<u64>,
 }
 
@@ -371,7 +368,7 @@ pub struct Schedule {
     pub disk: Option<String>,
     /// Cap the rate, e.g. 20M (bytes per second): disk reads for a capture,
     /// downloads for a restore.
-    #[arg(long, value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_parser = parc_imaging::units::parse_bytes)]
     pub limit_rate: Option<u64>,
 }
 
@@ -489,14 +486,4 @@ pub enum EnvCommand {
         #[arg(long)]
         no_strip: bool,
     },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Capture/restore throughput vs zstd, and dedup/delta ratios, on a real ext4 image.
-    Imaging(crate::commands::bench::ImagingBenchArgs),
-    /// parc's TFTP server vs tftpd-hpa and dnsmasq, one client, in a network namespace (root).
-    Tftp(crate::commands::bench::tftp::TftpBenchArgs),
-    /// proxyDHCP answers/s and p99 latency, parc vs dnsmasq in proxy mode, in network namespaces (root).
-    Dhcp(crate::commands::bench::dhcp::DhcpBenchArgs),
 }

@@ -1,13 +1,14 @@
 //! The `parc` binary: command line, configuration, and the wiring of the
-//! domain crates (`imaging/`, `web/`).
+//! domain crates: it opens the data directory's one database and hands it
+//! to the catalog, the registry and the tasks, then to the web layer, the
+//! boot services and the scheduler.
 
 mod cli;
 mod commands;
 mod config;
+mod data;
 mod progress;
-mod scheduler;
 mod sshkey;
-mod units;
 
 // Capture and restore allocate and free many 16-256 KiB buffers; glibc maps
 // and unmaps those one by one (page faults, syscalls), mimalloc reuses them.

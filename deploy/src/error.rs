@@ -15,12 +15,27 @@ pub enum Error {
     /// The change does not apply to the task's state.
     #[error("{0}")]
     Conflict(String),
+    /// The hosts the order names.
+    #[error(transparent)]
+    Inventory(#[from] parc_inventory::Error),
+    /// An error about one of several things (the host it concerns, say).
+    #[error("{what}: {cause}")]
+    About {
+        /// What it concerns.
+        what: String,
+        /// The error (deliberately not a `source`: it is in the message).
+        cause: Box<Error>,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    /// The schema could not be brought up to date.
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// The same error, saying what it concerns.
+    pub fn about(self, what: &str) -> Self {
+        Error::About { what: what.to_string(), cause: Box::new(self) }
+    }
 }
 
 /// Task results.

@@ -5,18 +5,24 @@
 //! - [`task`]: the types ([`Task`], [`TaskKind`], [`TaskState`], [`Hook`]).
 //! - [`window`]: `--at` and `--window` as values, and the pure "may it start
 //!   now?" decision.
-//! - [`hooks`]: post-install hooks applied to a mounted restored filesystem.
-//! - [`store`]: the SQLite-backed [`Tasks`] (migrations in
-//!   `deploy/migrations`): creation, the boot-time claim that issues a
-//!   per-task token, progress, outcome, cancellation.
+//! - [`store`]: the [`Tasks`] store (migrations in `deploy/migrations`, run
+//!   after the catalog's and the registry's): creation, the boot-time claim
+//!   that issues a per-task token, progress, outcome, cancellation.
+//! - [`orders`]: the rules that turn an administrator's request into tasks.
+//! - [`boot`]: the task a booting machine gets, or why it cannot run.
+//! - [`scheduler`]: wakes hosts when their task's time comes.
+//! - [`api`]: the request and answer bodies of the task API.
 
+pub mod api;
+pub mod boot;
 pub mod error;
-pub mod hooks;
+pub mod orders;
+pub mod scheduler;
 pub mod store;
 pub mod task;
 pub mod window;
 
 pub use error::{Error, Result};
-pub use store::{Claim, Tasks};
+pub use store::{migrator, Claim, Tasks};
 pub use task::{Hook, LogEntry, NewTask, Progress, Task, TaskKind, TaskOptions, TaskState};
 pub use window::Window;

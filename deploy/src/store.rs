@@ -1,19 +1,20 @@
-//! Tasks on SQLite through sqlx.
+//! Tasks on SQLite through sqlx, on the shared [`parc_db::Db`].
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+pub use parc_db::unix_now;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::Row;
 
 use crate::error::{Error, Result};
 use crate::task::{LogEntry, NewTask, Progress, Task, TaskState};
 use crate::window::{may_start, Window};
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// The task tables; they refer to the registry's hosts and the catalog's
+/// images, so they run last.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
 }
 
 /// A task handed to a booting machine, with the token its environment
@@ -82,21 +83,9 @@ fn row_to_task(r: &SqliteRow) -> Result<Task> {
 // front, so a concurrent writer makes it wait (busy timeout) instead of
 // failing with "database is locked" when a read would upgrade to a write.
 impl Tasks {
-    /// Opens (creating and migrating) the task tables in the SQLite
-    /// database at `path`, shared with the other crates' tables.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
-        Ok(Self { pool })
+    /// The task store on a migrated database (see [`migrator`]).
+    pub fn new(db: &parc_db::Db) -> Self {
+        Self { pool: db.sqlite().clone() }
     }
 
     /// Creates a task. A host has at most one unfinished task.
@@ -125,11 +114,13 @@ impl Tasks {
             return Err(Error::Conflict(format!("the host already has task {other} unfinished (cancel it first: parc task cancel {other})")));
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tasks (kind, host_id, image, hooks, options, not_before, window, state, max_attempts, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            "INSERT INTO tasks (kind, host_id, image, image_id, hooks, options, not_before, window, state, max_attempts, created_at)
+             VALUES (?, ?, ?, CASE WHEN ? = 'restore' THEN (SELECT id FROM images WHERE name = ?) END, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
         )
         .bind(t.kind.as_str())
         .bind(t.host_id)
+        .bind(&t.image)
+        .bind(t.kind.as_str())
         .bind(&t.image)
         .bind(serde_json::to_string(&t.hooks).expect("serialisable"))
         .bind(serde_json::to_string(&t.options).expect("serialisable"))
@@ -232,9 +223,12 @@ impl Tasks {
         let token = new_token();
         let at = now.timestamp();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // A restore created before its image was captured points at it from now on.
         sqlx::query(
             "UPDATE tasks SET state = 'running', attempts = attempts + 1, token_hash = ?, token_expires = ?,
-             started_at = COALESCE(started_at, ?), phase = 'boot', bytes_done = NULL, bytes_total = NULL, rate = NULL WHERE id = ?",
+             started_at = COALESCE(started_at, ?), phase = 'boot', bytes_done = NULL, bytes_total = NULL, rate = NULL,
+             image_id = CASE WHEN kind = 'restore' THEN COALESCE(image_id, (SELECT id FROM images WHERE name = tasks.image)) END
+             WHERE id = ?",
         )
         .bind(token_hash(&token))
         .bind(at + ttl.as_secs() as i64)
@@ -377,10 +371,46 @@ mod tests {
     use crate::task::{Hook, TaskKind, TaskOptions};
     use chrono::Utc;
 
-    async fn tasks() -> (tempfile::TempDir, Tasks) {
+    /// A migrated database, as the binary makes it, with hosts 1 to 3.
+    async fn database() -> (tempfile::TempDir, parc_db::Db) {
         let d = tempfile::tempdir().unwrap();
-        let t = Tasks::open(&d.path().join("parc.db")).await.unwrap();
-        (d, t)
+        let db = parc_db::Db::open_sqlite(&d.path().join("parc.db"), true).await.unwrap();
+        db.migrate([parc_imaging::catalog::migrator(), parc_inventory::registry::migrator(), migrator()]).await.unwrap();
+        let inv = parc_inventory::Inventory::new(&db);
+        for n in 1..=3u8 {
+            let spec = parc_inventory::HostSpec { hostname: Some(format!("h{n}")), macs: vec![parc_inventory::Mac([2, 0, 0, 0, 0, n])], ..Default::default() };
+            assert_eq!(inv.add(spec).await.unwrap().id, n as i64);
+        }
+        (d, db)
+    }
+
+    async fn tasks() -> (tempfile::TempDir, Tasks) {
+        let (d, db) = database().await;
+        (d, Tasks::new(&db))
+    }
+
+    #[tokio::test]
+    async fn hosts_and_images_keep_their_unfinished_tasks() {
+        let (_d, db) = database().await;
+        let (s, inv) = (Tasks::new(&db), parc_inventory::Inventory::new(&db));
+        let catalog = parc_imaging::Catalog::new(&db);
+        sqlx::query("INSERT INTO images (name, root, source_size, data_bytes, chunks, unique_chunks, created_at, manifest) VALUES ('golden', '00', 1, 1, 1, 1, 0, x'00')")
+            .execute(db.sqlite())
+            .await
+            .unwrap();
+        let t = s.create(restore(1, 1)).await.unwrap();
+        assert!(matches!(s.create(NewTask { host_id: 42, ..restore(1, 1) }).await, Err(Error::Db(_))), "no task for a host that does not exist");
+        let refused = inv.remove("h1").await.unwrap_err().to_string();
+        assert!(refused.contains("unfinished task"), "{refused}");
+        let refused = catalog.delete("golden").await.unwrap_err().to_string();
+        assert!(refused.contains("needed by an unfinished task"), "{refused}");
+        s.cancel(t.id).await.unwrap();
+        catalog.delete("golden").await.unwrap();
+        assert_eq!(s.get(t.id).await.unwrap().image, "golden", "finished history keeps the name");
+        inv.remove("h1").await.unwrap();
+        assert!(matches!(s.get(t.id).await, Err(Error::NotFound(_))), "finished history goes with its host");
+        let next = s.create(restore(2, 1)).await.unwrap();
+        assert!(next.id > t.id, "task ids are never reused");
     }
 
     fn restore(host: i64, max: u32) -> NewTask {

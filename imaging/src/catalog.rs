@@ -1,11 +1,11 @@
 //! The image catalog: which images exist, their manifests, and uploads in
-//! flight. SQLite through sqlx; the migrations live in `imaging/migrations`.
+//! flight. SQLite through sqlx on the shared [`parc_db::Db`]; the migrations
+//! live in `imaging/migrations`.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+pub use parc_db::unix_now;
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::error::{Error, Result};
@@ -47,15 +47,16 @@ pub struct Upload {
     pub started_at: i64,
 }
 
+/// The catalog's tables (images, uploads); the first set to run, since
+/// other crates' tables refer to images.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 /// Handle on the catalog database.
 #[derive(Clone, Debug)]
 pub struct Catalog {
     pool: SqlitePool,
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<ImageRecord> {
@@ -74,21 +75,9 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<ImageRecord> {
 const RECORD_COLUMNS: &str = "name, root, source_size, data_bytes, chunks, unique_chunks, created_at";
 
 impl Catalog {
-    /// Opens (creating and migrating) the SQLite catalog at `path`.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        // Other crates keep their tables in the same database with their own
-        // migrations; each migrator must tolerate the others' versions.
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
-        Ok(Self { pool })
+    /// The catalog on a migrated database (see [`migrator`]).
+    pub fn new(db: &parc_db::Db) -> Self {
+        Self { pool: db.sqlite().clone() }
     }
 
     /// All images, by name.
@@ -146,8 +135,28 @@ impl Catalog {
         let packed = zstd::bulk::compress(manifest, 3).map_err(|e| Error::io("compressing manifest", e))?;
         let now = unix_now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if replace {
-            sqlx::query("DELETE FROM images WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        // A replaced image keeps its row (and id), so the tasks that refer
+        // to it follow it to the new content.
+        let replaced = replace
+            && sqlx::query(
+                "UPDATE images SET root = ?, source_size = ?, data_bytes = ?, chunks = ?, unique_chunks = ?, created_at = ?, manifest = ?
+                 WHERE name = ?",
+            )
+            .bind(root.to_hex())
+            .bind(source_size as i64)
+            .bind(stats.data_bytes as i64)
+            .bind(stats.chunks as i64)
+            .bind(stats.unique_chunks as i64)
+            .bind(now)
+            .bind(&packed)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        if replaced {
+            tx.commit().await?;
+            return self.get(name).await;
         }
         let res = sqlx::query(
             "INSERT INTO images (name, root, source_size, data_bytes, chunks, unique_chunks, created_at, manifest)
@@ -173,7 +182,11 @@ impl Catalog {
 
     /// Deletes an image record (its chunks go at the next GC).
     pub async fn delete(&self, name: &str) -> Result<()> {
-        let r = sqlx::query("DELETE FROM images WHERE name = ?").bind(name).execute(&self.pool).await?;
+        let r = match sqlx::query("DELETE FROM images WHERE name = ?").bind(name).execute(&self.pool).await {
+            // The task tables' rule (deploy/migrations).
+            Err(sqlx::Error::Database(e)) if e.message().contains("unfinished task") => return Err(Error::InUse(name.to_string())),
+            r => r?,
+        };
         if r.rows_affected() == 0 {
             return Err(Error::NoSuchImage(name.to_string()));
         }

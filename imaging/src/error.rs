@@ -33,12 +33,14 @@ pub enum Error {
     Chunk(#[from] ChunkError),
     #[error("chunk {0} is not in the store")]
     MissingChunk(ChunkId),
-    #[error("image {image:?}: {source}")]
-    InImage { image: String, source: Box<Error> },
+    #[error("image {image:?}: {cause}")]
+    InImage { image: String, cause: Box<Error> },
     #[error("invalid manifest: {0}")]
     BadManifest(String),
     #[error("no image named {0:?}")]
     NoSuchImage(String),
+    #[error("image {0:?} is needed by an unfinished task (cancel it first: `parc task list`)")]
+    InUse(String),
     #[error("an image named {0:?} already exists (delete it first, or capture with --replace)")]
     ImageExists(String),
     #[error("invalid image name {0:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'")]
@@ -49,8 +51,6 @@ pub enum Error {
     ChunksAbsent { count: usize, first: ChunkId },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("server {url}: {message}")]
     Server { url: String, status: Option<u16>, message: String },
     #[error("target {path}: {message}")]
@@ -69,7 +69,7 @@ impl Error {
     pub fn in_image(self, image: &str) -> Self {
         match self {
             e @ Self::InImage { .. } => e,
-            e => Self::InImage { image: image.to_string(), source: Box::new(e) },
+            e => Self::InImage { image: image.to_string(), cause: Box::new(e) },
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod report;
 pub mod restore;
 pub mod store;
 pub mod transport;
+pub mod units;
 pub mod verify;
 
 pub use capture::{capture, CaptureOptions, CaptureReport};

@@ -102,12 +102,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl Repository {
-    /// Opens the repository kept in a data directory: `parc.db` and `chunks/`.
-    pub async fn open_dir(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    /// The repository of a data directory: the chunks in `dir/chunks`, the
+    /// catalog on `db` (the directory's `parc.db`, already migrated).
+    pub fn open_dir(dir: &Path, db: &parc_db::Db) -> Result<Self> {
         let store = LocalStore::open(dir.join("chunks"))?;
-        let catalog = Catalog::open(&dir.join("parc.db")).await?;
-        Ok(Self::new(Arc::new(store), catalog))
+        Ok(Self::new(Arc::new(store), Catalog::new(db)))
     }
 
     /// Joins a store and a catalog.

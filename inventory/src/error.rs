@@ -6,6 +6,9 @@ pub enum Error {
     /// No host matches the key (id, hostname or MAC).
     #[error("no host {0:?} (give a host id, hostname or MAC; `parc host list` shows them)")]
     NotFound(String),
+    /// A group names no host.
+    #[error("group {0:?} has no hosts (`parc host list --group` shows a group's hosts)")]
+    EmptyGroup(String),
     /// The change would give two hosts the same hostname or MAC.
     #[error("{0}")]
     Conflict(String),
@@ -23,9 +26,6 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    /// The schema could not be brought up to date.
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 /// Registry results.

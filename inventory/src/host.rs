@@ -159,6 +159,16 @@ pub struct Event {
     pub detail: String,
 }
 
+/// A host with its recent history (the API's answer for one host).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostDetail {
+    /// The host.
+    #[serde(flatten)]
+    pub host: Host,
+    /// Its latest events, oldest first.
+    pub events: Vec<Event>,
+}
+
 /// Checks a hostname: RFC 1123 labels, at most 253 characters.
 pub fn check_hostname(name: &str) -> Result<()> {
     let ok_label = |l: &str| {

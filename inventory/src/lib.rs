@@ -3,9 +3,10 @@
 //! - [`mac`]: the MAC address type every key goes through.
 //! - [`host`]: what a host is ([`Host`], [`HostState`]) and the shapes used
 //!   to create and change one.
-//! - [`registry`]: the SQLite-backed [`Inventory`] (tables and migrations in
-//!   `inventory/migrations`), including what the boot services report.
-//! - [`hardware`]: the hardware inventory read from /sys and /proc.
+//! - [`registry`]: the [`Inventory`] store (migrations in
+//!   `inventory/migrations`, run after the catalog's), including what the
+//!   boot services and the registration environment report.
+//! - [`hardware`]: the hardware inventory the netboot agent reports.
 //! - [`import`]: bulk creation from CSV, all rows or none.
 
 pub mod error;
@@ -16,6 +17,6 @@ pub mod mac;
 pub mod registry;
 
 pub use error::{Error, Result};
-pub use host::{Event, Host, HostEdit, HostSpec, HostState, Sighting};
+pub use host::{Event, Host, HostDetail, HostEdit, HostSpec, HostState, Sighting};
 pub use mac::Mac;
-pub use registry::Inventory;
+pub use registry::{migrator, Inventory};

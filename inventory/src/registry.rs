@@ -1,10 +1,9 @@
-//! The host registry, on SQLite through sqlx.
+//! The host registry, on SQLite through sqlx on the shared [`parc_db::Db`].
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+pub use parc_db::unix_now;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::error::{Error, Result};
@@ -14,9 +13,9 @@ use crate::mac::Mac;
 /// How many events a host keeps; older ones are dropped as new ones come.
 const EVENTS_KEPT: i64 = 200;
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// The registry's tables; runs after the catalog's, before the tasks'.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
 }
 
 /// The registry. Cheap to clone (a pool handle).
@@ -38,21 +37,9 @@ pub struct Seen {
 // front, so a concurrent writer makes it wait (busy timeout) instead of
 // failing with "database is locked" when a read would upgrade to a write.
 impl Inventory {
-    /// Opens (creating and migrating) the registry in the SQLite database at
-    /// `path`; other crates may keep their tables in the same file.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
-        Ok(Self { pool })
+    /// The registry on a migrated database (see [`migrator`]).
+    pub fn new(db: &parc_db::Db) -> Self {
+        Self { pool: db.sqlite().clone() }
     }
 
     /// Every host, by id; only those in `group` when given.
@@ -104,11 +91,40 @@ impl Inventory {
         self.find(&id.to_string()).await
     }
 
-    /// Deletes a host, its MACs, groups and events.
+    /// Deletes a host with its MACs, groups, events and finished tasks;
+    /// refused while it has an unfinished task (the database's rule).
     pub async fn remove(&self, key: &str) -> Result<Host> {
         let host = self.find(key).await?;
-        sqlx::query("DELETE FROM hosts WHERE id = ?").bind(host.id).execute(&self.pool).await?;
-        Ok(host)
+        match sqlx::query("DELETE FROM hosts WHERE id = ?").bind(host.id).execute(&self.pool).await {
+            Err(sqlx::Error::Database(e)) if e.message().contains("unfinished task") => Err(Error::Conflict(format!(
+                "{} has an unfinished task: cancel it first (`parc task list --host {}` shows it)",
+                host.label(),
+                host.id
+            ))),
+            r => r.map(|_| host).map_err(Error::from),
+        }
+    }
+
+    /// The hosts named by keys (id, hostname or MAC) and by a group, each
+    /// once, by id. Naming nothing, an unknown host or an empty group is an error.
+    pub async fn select(&self, keys: &[String], group: Option<&str>) -> Result<Vec<Host>> {
+        if keys.is_empty() && group.is_none() {
+            return Err(Error::Invalid("name hosts or a group".into()));
+        }
+        let mut hosts = Vec::new();
+        for key in keys {
+            hosts.push(self.find(key).await?);
+        }
+        if let Some(g) = group {
+            let members = self.list(Some(g)).await?;
+            if members.is_empty() {
+                return Err(Error::EmptyGroup(g.to_string()));
+            }
+            hosts.extend(members);
+        }
+        hosts.sort_by_key(|h| h.id);
+        hosts.dedup_by_key(|h| h.id);
+        Ok(hosts)
     }
 
     /// Records that the boot services saw a machine: creates it (state
@@ -165,6 +181,32 @@ impl Inventory {
         event(&mut tx, id, "checkin", detail).await?;
         tx.commit().await?;
         self.find(&id.to_string()).await
+    }
+
+    /// A check-in's body: parc's environment sends its hardware inventory
+    /// as JSON, stored on the host; anything else (a site's own
+    /// registration image) is kept as a line of text in the event.
+    pub async fn check_in_report(&self, mac: Mac, ip: Option<Ipv4Addr>, body: &[u8]) -> Result<Host> {
+        let hardware = serde_json::from_slice::<crate::hardware::Hardware>(body).ok();
+        let detail: String = match &hardware {
+            Some(hw) => format!("hardware inventory: {} disk(s), {} NIC(s), {} CPU(s)", hw.disks.len(), hw.nics.len(), hw.cpus),
+            None => String::from_utf8_lossy(body).chars().filter(|c| !c.is_control() || *c == ' ').take(512).collect(),
+        };
+        let h = self.check_in(mac, ip, &detail).await?;
+        match hardware {
+            Some(hw) => {
+                self.set_hardware(h.id, &serde_json::to_value(hw).expect("serialisable")).await?;
+                self.find(&h.id.to_string()).await
+            }
+            None => Ok(h),
+        }
+    }
+
+    /// A host (id, hostname or MAC) with its latest 50 events.
+    pub async fn detail(&self, key: &str) -> Result<crate::host::HostDetail> {
+        let host = self.find(key).await?;
+        let events = self.events(host.id, 50).await?;
+        Ok(crate::host::HostDetail { host, events })
     }
 
     /// Stores the hardware inventory the netboot environment reported.
@@ -431,8 +473,9 @@ mod tests {
 
     async fn inventory() -> (tempfile::TempDir, Inventory) {
         let dir = tempfile::tempdir().unwrap();
-        let inv = Inventory::open(&dir.path().join("parc.db")).await.unwrap();
-        (dir, inv)
+        let db = parc_db::Db::open_sqlite(&dir.path().join("parc.db"), true).await.unwrap();
+        db.migrate([migrator()]).await.unwrap();
+        (dir, Inventory::new(&db))
     }
 
     fn mac(n: u8) -> Mac {

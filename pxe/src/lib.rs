@@ -5,8 +5,9 @@
 //! - [`reply`]: the proxyDHCP answer, as a pure function.
 //! - [`proxy`]: the proxyDHCP sockets (67 and 4011) and request pipeline.
 //! - [`script`]: which iPXE script a machine gets, and its templates.
+//! - [`site`]: the boot-script service: a machine's state and task → its script.
 //! - [`net`]: the host's IPv4 interfaces.
-//! - [`wol`]: Wake-on-LAN magic packets.
+//! - [`wol`]: Wake-on-LAN: magic packets, where they go, waking hosts.
 //! - [`tftp`]: a read-only TFTP server (tokio) for the boot files.
 //! - [`netenv`]: builds the netboot environment (kernel, initramfs with the agent).
 //!
@@ -20,8 +21,9 @@ pub mod netenv;
 pub mod proxy;
 pub mod reply;
 pub mod script;
-pub mod wol;
+pub mod site;
 pub mod tftp;
+pub mod wol;
 
 pub use boot::{decide, BootConfig, BootFile};
 pub use client::{Arch, ClientInfo, NotPxe};

@@ -77,6 +77,8 @@ pub struct ScriptContext {
     pub label: String,
     /// UEFI firmware (local boot by `exit`) rather than BIOS (`sanboot`).
     pub efi: bool,
+    /// UEFI: parc's local-boot loader is served (`{assets}/local/bootx64.efi`).
+    pub local_loader: bool,
     /// Extra kernel arguments for the environment (`console=ttyS0`, …).
     pub env_args: String,
     /// The pending task, for `task.ipxe`.
@@ -152,6 +154,7 @@ mod tests {
             mac: "52:54:00:12:34:56".into(),
             label: "lab-a".into(),
             efi,
+            local_loader: false,
             env_args: "console=ttyS0".into(),
             task: None,
         }
@@ -177,7 +180,9 @@ mod tests {
         let bios = t.render(&Action::Local, &ctx(false)).unwrap();
         assert!(bios.starts_with("#!ipxe\n") && bios.contains("sanboot --no-describe --drive 0x80"), "{bios}");
         let efi = t.render(&Action::Local, &ctx(true)).unwrap();
-        assert!(efi.contains("\nexit") && !efi.contains("sanboot"), "{efi}");
+        assert!(efi.contains("\nexit") && !efi.contains("sanboot") && !efi.contains("chain"), "{efi}");
+        let chained = t.render(&Action::Local, &ScriptContext { local_loader: true, ..ctx(true) }).unwrap();
+        assert!(chained.contains("chain http://198.18.0.2:7420/boot/assets/local/bootx64.efi || exit"), "{chained}");
         let reg = t.render(&Action::Register, &ctx(true)).unwrap();
         assert!(reg.contains("kernel --name vmlinuz http://198.18.0.2:7420/boot/assets/env/vmlinuz initrd=initrd.img console=ttyS0"), "{reg}");
         assert!(reg.contains("parc.report=http://198.18.0.2:7420/api/v1/hosts/52:54:00:12:34:56/checkin"), "{reg}");

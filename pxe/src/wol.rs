@@ -3,6 +3,8 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use parc_inventory::{Host, HostState, Inventory};
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::net::NetInterface;
@@ -69,6 +71,122 @@ pub fn send(packet: &[u8], target: &Target) -> io::Result<()> {
     };
     s.send_to(packet, &SocketAddr::V4(SocketAddrV4::new(to, PORT)).into())?;
     Ok(())
+}
+
+/// Where this server's Wake-on-LAN packets go out.
+#[derive(Debug, Clone, Default)]
+pub struct WolSite {
+    /// The interfaces whose broadcast addresses every wake-up goes to.
+    pub interfaces: Vec<NetInterface>,
+    /// Prefix length assumed for a remote host's subnet (directed broadcast).
+    pub directed_prefix: u8,
+}
+
+/// Which hosts to wake (the API's request).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WakeRequest {
+    /// Host keys (id, hostname or MAC).
+    pub hosts: Vec<String>,
+    /// A group, all of whose hosts are woken.
+    pub group: Option<String>,
+}
+
+/// What was sent (the API's answer).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WakeReport {
+    /// One line per host woken.
+    pub sent: Vec<WakeSent>,
+    /// Hosts not woken, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// One host's wake-up.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WakeSent {
+    /// Hostname or MAC.
+    pub host: String,
+    /// Packets sent (one per MAC and destination).
+    pub packets: usize,
+    /// Where they went (`eth0 198.18.0.255`, `directed 198.18.5.255`); a
+    /// destination whose send failed ends in `(failed: why)`.
+    pub targets: Vec<String>,
+}
+
+impl WolSite {
+    /// Sends a host's magic packets (each MAC, each target): how many and
+    /// where, or why nothing could be sent.
+    pub fn send_to(&self, h: &Host) -> Result<(usize, Vec<String>), String> {
+        let targets = targets(&self.interfaces, h.ip, self.directed_prefix);
+        if targets.is_empty() {
+            return Err("no interface to send from (set pxe.interfaces) and no known address".into());
+        }
+        let mut packets = 0;
+        let mut errors = Vec::new();
+        // Per target, why a send failed: such a target must not read as reached.
+        let mut failed: Vec<Option<String>> = vec![None; targets.len()];
+        for mac in &h.macs {
+            let p = magic_packet(mac.0, h.secureon.map(|m| m.0));
+            for (t, why) in targets.iter().zip(&mut failed) {
+                match send(&p, t) {
+                    Ok(()) => packets += 1,
+                    Err(e) => {
+                        errors.push(format!("{t}: {e}"));
+                        *why = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        if packets == 0 {
+            return Err(errors.join("; "));
+        }
+        let described = targets
+            .iter()
+            .zip(failed)
+            .map(|(t, why)| match why {
+                None => t.to_string(),
+                Some(e) => format!("{t} (failed: {e})"),
+            })
+            .collect();
+        Ok((packets, described))
+    }
+
+    /// Wakes the hosts a request names (retired ones are skipped), each
+    /// wake-up recorded in its host's events.
+    pub async fn wake(&self, inventory: &Inventory, req: &WakeRequest) -> Result<WakeReport, parc_inventory::Error> {
+        let hosts = inventory.select(&req.hosts, req.group.as_deref()).await?;
+        let mut report = WakeReport::default();
+        for h in hosts {
+            if h.state == HostState::Retired {
+                report.skipped.push((h.label(), "retired".into()));
+                continue;
+            }
+            match self.send_to(&h) {
+                Ok((packets, targets)) => {
+                    inventory.record(h.id, "wake", &format!("{packets} magic packets")).await?;
+                    report.sent.push(WakeSent { host: h.label(), packets, targets });
+                }
+                Err(why) => report.skipped.push((h.label(), why)),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The scheduler wakes hosts through the same packets.
+impl parc_deploy::scheduler::Waker for WolSite {
+    fn wake(&self, host: &Host) -> Result<String, String> {
+        self.send_to(host).map(|(n, t)| format!("{n} magic packets to {}", t.join(", ")))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Interface { name, broadcast } => write!(f, "{name} {broadcast}"),
+            Target::Directed(a) => write!(f, "directed {a}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,14 @@ pub async fn run(cfg: Config, cmd: EnvCommand) -> anyhow::Result<ExitCode> {
                 .await?
                 .with_context(|| format!("building the netboot environment in {}", out.display()))?;
             print_built(&built, t0.elapsed());
+            // Beside env/, in the same boot-assets directory.
+            let assets = out.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            match tokio::task::spawn_blocking(move || netenv::build_local_loader(&assets)).await? {
+                Ok(p) => println!("  UEFI local boot: {} (chained by iPXE when a UEFI machine has nothing to do)", p.display()),
+                Err(e) => println!("  note: no UEFI local-boot loader ({e}); UEFI machines with nothing to do leave iPXE for the firmware's next boot entry"),
+            }
+            println!();
+            print_next();
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -62,7 +70,9 @@ fn print_built(b: &netenv::Built, took: std::time::Duration) {
     if !b.skipped_tools.is_empty() {
         println!("  note: not installed, left out: {}", b.skipped_tools.join(", "));
     }
-    println!();
+}
+
+fn print_next() {
     println!("Next: `parc serve` serves it at /boot/assets/env/ (from its boot-assets directory);");
     println!("machines boot it to register, and for tasks: `parc task capture|restore ...`.");
 }

@@ -4,51 +4,17 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use parc_inventory::registry::ImportReport;
+use parc_client::Client;
 use parc_inventory::{Host, HostEdit, HostSpec, Mac};
-use parc_web::hosts::{HostDetail, WakeReport, WakeRequest};
-use serde::de::DeserializeOwned;
+use parc_pxe::wol::WakeRequest;
 
 use super::print_json;
 use crate::cli::{HostCommand, HostFields, ServerArg};
 use crate::config::Config;
 
-/// A small JSON client for the host API.
-pub(crate) struct Api {
-    base: String,
-    pub(crate) http: reqwest::Client,
-}
-
-impl Api {
-    pub(crate) fn new(cfg: &Config, at: &ServerArg) -> Self {
-        let base = at.server.clone().unwrap_or_else(|| cfg.client.server.clone());
-        Self { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
-    }
-
-    pub(crate) async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
-        let resp = req.send().await.with_context(|| format!("cannot reach the parc server at {} (is `parc serve` running? --server)", self.base))?;
-        let status = resp.status();
-        let body = resp.bytes().await?;
-        if !status.is_success() {
-            let msg = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            bail!("{msg}");
-        }
-        serde_json::from_slice(&body).context("unexpected answer from the server")
-    }
-}
-
-/// `host` as a URL path segment (MACs keep their colons, which are legal).
-pub(crate) fn seg(key: &str) -> String {
-    key.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._:".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+/// The typed client of the server `--server` (or the configuration) names.
+pub(crate) fn client(cfg: &Config, at: &ServerArg) -> anyhow::Result<Client> {
+    Ok(Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?)
 }
 
 fn macs(list: &[String]) -> anyhow::Result<Vec<Mac>> {
@@ -77,12 +43,7 @@ fn print_host(h: &Host) {
 pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         HostCommand::List { group, at, out } => {
-            let api = Api::new(&cfg, &at);
-            let mut req = api.http.get(api.url("/hosts"));
-            if let Some(g) = &group {
-                req = req.query(&[("group", g)]);
-            }
-            let hosts: Vec<Host> = api.send(req).await?;
+            let hosts = client(&cfg, &at)?.hosts(group.as_deref()).await?;
             if out.json {
                 print_json(&hosts);
             } else if hosts.is_empty() {
@@ -103,12 +64,23 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Show { host, at, out } => {
-            let api = Api::new(&cfg, &at);
-            let d: HostDetail = api.send(api.http.get(api.url(&format!("/hosts/{}", seg(&host))))).await?;
+            let d = client(&cfg, &at)?.host(&host).await?;
             if out.json {
                 print_json(&d);
             } else {
                 print_host(&d.host);
+                match &d.host.hardware {
+                    Some(hw) => match serde_json::from_value::<parc_inventory::hardware::Hardware>(hw.clone()) {
+                        Ok(hw) => {
+                            println!("  hardware    (reported {})", when(d.host.hardware_at));
+                            for (k, v) in hw.summary() {
+                                println!("    {k:<9} {v}");
+                            }
+                        }
+                        Err(_) => println!("  hardware    (reported {}, in a form this parc does not read; --json shows it)", when(d.host.hardware_at)),
+                    },
+                    None => println!("  hardware    - (reported when the machine boots parc's environment)"),
+                }
                 println!("  events:");
                 for e in &d.events {
                     println!("    {}  {:<10} {}", when(Some(e.at)), e.kind, e.detail);
@@ -121,8 +93,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 bail!("a host needs at least one --mac");
             }
             let spec = HostSpec { hostname, macs: macs(&m)?, uuid, ip, groups, secureon: secureon(&pw)? };
-            let api = Api::new(&cfg, &at);
-            let h: Host = api.send(api.http.post(api.url("/hosts")).json(&spec)).await?;
+            let h = client(&cfg, &at)?.add_host(&spec).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -143,8 +114,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             if edit == HostEdit::default() {
                 bail!("nothing to change (see `parc host edit --help`)");
             }
-            let api = Api::new(&cfg, &at);
-            let h: Host = api.send(api.http.patch(api.url(&format!("/hosts/{}", seg(&host)))).json(&edit)).await?;
+            let h = client(&cfg, &at)?.edit_host(&host, &edit).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -152,8 +122,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Rm { host, at } => {
-            let api = Api::new(&cfg, &at);
-            let h: Host = api.send(api.http.delete(api.url(&format!("/hosts/{}", seg(&host))))).await?;
+            let h = client(&cfg, &at)?.remove_host(&host).await?;
             println!("removed host {} ({})", h.id, h.label());
         }
         HostCommand::Import { file, at, out } => {
@@ -163,8 +132,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             } else {
                 csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            let api = Api::new(&cfg, &at);
-            let r: ImportReport = api.send(api.http.post(api.url("/hosts/import")).header("content-type", "text/csv").body(csv)).await?;
+            let r = client(&cfg, &at)?.import_hosts(&csv).await?;
             if out.json {
                 print_json(&r);
             } else {
@@ -175,8 +143,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             if hosts.is_empty() && group.is_none() {
                 bail!("name hosts to wake, or --group");
             }
-            let api = Api::new(&cfg, &at);
-            let r: WakeReport = api.send(api.http.post(api.url("/hosts/wake")).json(&WakeRequest { hosts, group })).await?;
+            let r = client(&cfg, &at)?.wake(&WakeRequest { hosts, group }).await?;
             if out.json {
                 print_json(&r);
             } else {

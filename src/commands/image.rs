@@ -10,7 +10,7 @@ use super::{open_location, print_json};
 use crate::cli::ImageCommand;
 use crate::config::Config;
 use crate::progress::Bars;
-use crate::units::human;
+use parc_imaging::units::human;
 
 pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {

@@ -1,7 +1,6 @@
 //! One module per top-level command.
 
 mod agent;
-pub mod bench;
 mod env;
 mod host;
 mod image;
@@ -12,7 +11,7 @@ mod task;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use parc_imaging::{AnyRemote, HttpRemote, Repository};
+use parc_imaging::{AnyRemote, HttpRemote};
 
 use crate::cli::{Cli, Command, Location};
 use crate::config::Config;
@@ -28,16 +27,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(cmd) => task::run(cfg, cmd).await,
         Command::Agent(args) => agent::run(cfg, args).await,
         Command::Env(cmd) => env::run(cfg, cmd).await,
-        Command::Bench(cmd) => bench::run(cfg, cmd).await,
     }
 }
 
 /// Opens what `--server`/`--store` (or the configuration) point at.
 pub async fn open_location(cfg: &Config, at: &Location) -> anyhow::Result<AnyRemote> {
     Ok(match (&at.store, &at.server) {
-        (Some(dir), _) => AnyRemote::Local(
-            Repository::open_dir(dir).await.with_context(|| format!("opening the store in {}", dir.display()))?,
-        ),
+        (Some(dir), _) => AnyRemote::Local(crate::data::open(dir).await.with_context(|| format!("opening the store in {}", dir.display()))?.repo),
         (None, server) => AnyRemote::Http(HttpRemote::new(server.as_deref().unwrap_or(&cfg.client.server))?),
     })
 }

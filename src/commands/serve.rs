@@ -1,5 +1,5 @@
-//! `parc serve`: the HTTP API over the repository and registry in the data
-//! directory, plus the boot services (proxyDHCP, TFTP) where configured.
+//! `parc serve`: the HTTP API over the data directory's stores, the
+//! scheduler, plus the boot services (proxyDHCP, TFTP) where configured.
 //!
 //! A boot service that cannot start (a port it may not bind, a missing
 //! interface) is reported on stdout and in the log; the others run on.
@@ -10,13 +10,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use parc_imaging::Repository;
 use parc_inventory::{Inventory, Mac, Sighting};
 use parc_pxe::proxy::{Ports, Proxy, ProxyInterface};
 use parc_pxe::script::Templates;
+use parc_pxe::site::BootSite;
+use parc_pxe::wol::WolSite;
 use parc_pxe::{BootConfig, ClientInfo};
-use parc_web::boot::BootSite;
-use parc_web::hosts::WolSite;
 use parc_web::AppState;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -38,13 +37,9 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.pxe.tftp_listen = if t == "off" { String::new() } else { t };
     }
     let dir = cfg.server.data_dir.clone();
-    let repo = Repository::open_dir(&dir)
-        .await
-        .with_context(|| format!("opening the data directory {} (set server.data_dir or --data-dir)", dir.display()))?;
-    let inventory = Inventory::open(&dir.join("parc.db")).await.context("opening the host registry")?;
-    // Before the boot services start: its migrations write to the same
-    // database, and a sighting recorded meanwhile failed with "database is locked".
-    let tasks = parc_deploy::Tasks::open(&dir.join("parc.db")).await.context("opening the task store")?;
+    // Migrated before any service starts, so none writes to a table that is still changing.
+    let data = crate::data::open(&dir).await.context("set server.data_dir or --data-dir")?;
+    let crate::data::Data { db, repo, inventory, tasks } = data;
     let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
     std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;
     let templates = Templates::load(Some(&assets_dir.join("templates"))).context("loading the boot script templates")?;
@@ -104,7 +99,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let wol = Arc::new(WolSite { interfaces, directed_prefix: cfg.pxe.wol_prefix });
-    services.spawn(crate::scheduler::run(tasks.clone(), inventory.clone(), Arc::clone(&wol), shutdown.clone()));
+    services.spawn(parc_deploy::scheduler::run(tasks.clone(), inventory.clone(), wol.clone(), shutdown.clone()));
     let state = AppState {
         repo,
         tasks,
@@ -122,6 +117,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     shutdown.cancel();
     // Boot services stop at once; give them a moment, then leave anyway.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while services.join_next().await.is_some() {} }).await;
+    db.close().await;
     tracing::info!("parc stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,19 +3,17 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use parc_imaging::Repository;
 
 use super::print_json;
 use crate::cli::StoreCommand;
 use crate::config::Config;
-use crate::units::human;
+use parc_imaging::units::human;
 
 pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         StoreCommand::Gc { dir, grace_secs, out } => {
             let dir = dir.store.unwrap_or(cfg.server.data_dir);
-            let repo = Repository::open_dir(&dir).await.with_context(|| format!("opening {}", dir.display()))?;
+            let repo = crate::data::open(&dir).await?.repo;
             let r = repo.gc(Duration::from_secs(grace_secs)).await?;
             if out.json {
                 print_json(&r);
@@ -28,7 +26,7 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
         }
         StoreCommand::Check { dir, out } => {
             let dir = dir.store.unwrap_or(cfg.server.data_dir);
-            let repo = Repository::open_dir(&dir).await.with_context(|| format!("opening {}", dir.display()))?;
+            let repo = crate::data::open(&dir).await?.repo;
             let r = repo.check().await?;
             if out.json {
                 print_json(&r);

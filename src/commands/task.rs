@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use parc_deploy::api::CreateTasks;
 use parc_deploy::{Hook, Task, TaskKind, TaskOptions};
-use parc_web::tasks::{CreateTasks, TaskDetail, TaskSummary};
+use parc_imaging::units::human;
 
-use super::host::{when, Api};
+use super::host::{client, when};
 use super::print_json;
 use crate::cli::{Schedule, TaskCommand};
 use crate::config::Config;
-use crate::units::human;
 
 fn schedule(s: &Schedule) -> anyhow::Result<(Option<i64>, TaskOptions)> {
     let not_before = s.at.as_deref().map(|a| parc_deploy::window::parse_at(a, chrono::Local::now())).transpose()?;
@@ -60,8 +60,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             let (not_before, mut options) = schedule(&w)?;
             options.replace = replace;
             let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before, window: w.window.clone(), max_attempts: w.attempts };
-            let api = Api::new(&cfg, &at);
-            let created: Vec<Task> = api.send(api.http.post(api.url("/tasks")).json(&req)).await?;
+            let created = client(&cfg, &at)?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -86,8 +85,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                 all.push(Hook::Script { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
             }
             let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before, window: w.window.clone(), max_attempts: w.attempts };
-            let api = Api::new(&cfg, &at);
-            let created: Vec<Task> = api.send(api.http.post(api.url("/tasks")).json(&req)).await?;
+            let created = client(&cfg, &at)?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -95,12 +93,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::List { host, all, at, out } => {
-            let api = Api::new(&cfg, &at);
-            let mut q: Vec<(&str, String)> = vec![("unfinished", (!all).to_string())];
-            if let Some(h) = host {
-                q.push(("host", h));
-            }
-            let tasks: Vec<TaskSummary> = api.send(api.http.get(api.url("/tasks")).query(&q)).await?;
+            let tasks = client(&cfg, &at)?.tasks(host.as_deref(), all).await?;
             if out.json {
                 print_json(&tasks);
             } else if tasks.is_empty() {
@@ -123,8 +116,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Show { id, at, out } => {
-            let api = Api::new(&cfg, &at);
-            let d: TaskDetail = api.send(api.http.get(api.url(&format!("/tasks/{id}")))).await?;
+            let d = client(&cfg, &at)?.task(id).await?;
             if out.json {
                 print_json(&d);
             } else {
@@ -154,8 +146,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Cancel { id, at } => {
-            let api = Api::new(&cfg, &at);
-            let t: Task = api.send(api.http.post(api.url(&format!("/tasks/{id}/cancel")))).await?;
+            let t = client(&cfg, &at)?.cancel_task(id).await?;
             println!("task {} cancelled", t.id);
         }
     }

@@ -49,6 +49,19 @@ pub fn enter_netns(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `f` on a thread moved into the namespace `name` (threads it
+/// spawns stay there), and returns what it returned.
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            enter_netns(name)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| io::Error::other(format!("a thread in namespace {name} panicked")))?
+    })
+}
+
 /// A process started inside a namespace; SIGKILLed and reaped on drop.
 pub struct NsChild {
     child: Child,

@@ -35,10 +35,10 @@ impl ApiError {
 fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::NoSuchImage(_) | Error::NoSuchUpload(_) | Error::MissingChunk(_) => StatusCode::NOT_FOUND,
-        Error::ImageExists(_) | Error::ChunksAbsent { .. } => StatusCode::CONFLICT,
+        Error::ImageExists(_) | Error::InUse(_) | Error::ChunksAbsent { .. } => StatusCode::CONFLICT,
         Error::BadName(_) | Error::BadManifest(_) => StatusCode::BAD_REQUEST,
         Error::Chunk(ChunkError::HashMismatch { .. } | ChunkError::Undecodable { .. }) => StatusCode::BAD_REQUEST,
-        Error::InImage { source, .. } => status_of(source),
+        Error::InImage { cause, .. } => status_of(cause),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -59,43 +59,57 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<parc_inventory::Error> for ApiError {
-    fn from(e: parc_inventory::Error) -> Self {
-        use parc_inventory::Error as E;
-        let status = match &e {
-            E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::Conflict(_) => StatusCode::CONFLICT,
-            E::Invalid(_) | E::Csv { .. } => StatusCode::BAD_REQUEST,
-            E::Db(_) | E::Migrate(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
-        }
-        Self { status, message: e.to_string() }
+fn inventory_status(e: &parc_inventory::Error) -> StatusCode {
+    use parc_inventory::Error as E;
+    match e {
+        E::NotFound(_) | E::EmptyGroup(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::Invalid(_) | E::Csv { .. } => StatusCode::BAD_REQUEST,
+        E::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<parc_deploy::Error> for ApiError {
-    fn from(e: parc_deploy::Error) -> Self {
-        use parc_deploy::Error as E;
-        let status = match &e {
-            E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::BadToken(_) => StatusCode::UNAUTHORIZED,
-            E::Conflict(_) => StatusCode::CONFLICT,
-            E::Invalid(_) => StatusCode::BAD_REQUEST,
-            E::Db(_) | E::Migrate(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
-        }
-        Self { status, message: e.to_string() }
+fn task_status(e: &parc_deploy::Error) -> StatusCode {
+    use parc_deploy::Error as E;
+    match e {
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::BadToken(_) => StatusCode::UNAUTHORIZED,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::Inventory(e) => inventory_status(e),
+        E::About { cause, .. } => task_status(cause),
+        E::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl ApiError {
-    /// Prefixes the message with what it concerns.
-    pub fn context(mut self, what: &str) -> Self {
-        self.message = format!("{what}: {}", self.message);
-        self
+fn boot_status(e: &parc_pxe::site::BootError) -> StatusCode {
+    use parc_pxe::site::BootError as E;
+    match e {
+        E::NotAScript(_) => StatusCode::NOT_FOUND,
+        E::BadMac(_) => StatusCode::BAD_REQUEST,
+        E::Inventory(e) => inventory_status(e),
+        E::Task(e) => task_status(e),
+        E::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+/// One `From` per domain error, each through its status function.
+macro_rules! from_domain {
+    ($($t:ty => $status:ident),* $(,)?) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                let status = $status(&e);
+                if status.is_server_error() {
+                    tracing::error!(error = %e, "request failed");
+                }
+                Self { status, message: e.to_string() }
+            }
+        }
+    )*};
+}
+
+from_domain!(
+    parc_inventory::Error => inventory_status,
+    parc_deploy::Error => task_status,
+    parc_pxe::site::BootError => boot_status,
+);

@@ -1,4 +1,6 @@
-//! parc's HTTP server.
+//! parc's HTTP server: a thin adapter. Each handler extracts the request,
+//! calls one domain function (`parc_imaging`, `parc_inventory`,
+//! `parc_deploy`, `parc_pxe`) and maps its error to a status.
 //!
 //! - [`images`]: the image and chunk API under `/api/v1` (uploads, manifests, chunks).
 //! - [`hosts`]: the host registry API, check-ins and Wake-on-LAN.
@@ -31,9 +33,9 @@ pub struct AppState {
     /// Hosts.
     pub inventory: parc_inventory::Inventory,
     /// Boot scripts and assets.
-    pub boot: Arc<boot::BootSite>,
+    pub boot: Arc<parc_pxe::site::BootSite>,
     /// Wake-on-LAN.
-    pub wol: Arc<hosts::WolSite>,
+    pub wol: Arc<parc_pxe::wol::WolSite>,
     /// Tasks.
     pub tasks: parc_deploy::Tasks,
     /// parc's deployment SSH public key, for the ssh-key hook.

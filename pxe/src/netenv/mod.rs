@@ -7,14 +7,17 @@
 //! - [`cpio`]: newc archives, written reproducibly.
 //! - [`modules`]: module files in load order from `modules.dep`.
 //! - [`build`]: the build itself, from the [`Recipe`] in `boot-assets/env/`.
+//! - [`local`]: the UEFI local-boot loader (a standalone GRUB).
 
 pub mod build;
 pub mod cpio;
+pub mod local;
 pub mod modules;
 
 use std::path::{Path, PathBuf};
 
 pub use build::{build, default_kernel_version, BuildOptions, Built, Compression};
+pub use local::{build_local_loader, LOCAL_BOOT_EFI};
 
 /// What goes into the environment besides the kernel, its modules and
 /// parc: the files of `boot-assets/env/`, built into the binary so an
@@ -52,8 +55,8 @@ pub enum EnvError {
     /// Things the build needs from Debian packages that are not installed.
     #[error("{}", missing_message(.0))]
     Missing(Vec<Missing>),
-    #[error("{}: {source}{}", .path.display(), permission_hint(.source))]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {cause}{}", .path.display(), permission_hint(.cause))]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("{cmd}: {detail}")]
     Command { cmd: String, detail: String },
     #[error("{what} is missing: apt-get install {package}")]
@@ -70,8 +73,8 @@ pub struct Missing {
 }
 
 impl EnvError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        EnvError::Io { path: path.to_path_buf(), source }
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
+        EnvError::Io { path: path.to_path_buf(), cause }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Parsing and printing byte sizes and rates.
+//! Byte sizes and rates as people write and read them (`--limit-rate 8M`,
+//! `1.50 GiB`), shared by the CLI, the agent and the benchmarks.
 
 /// Parses `512`, `64K`, `20M`, `1.5G`, `1GiB`, `100MB` (all binary multiples).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -17,9 +18,19 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((n * mult as f64) as u64)
 }
 
-/// `1.5 GiB` style.
+/// `512 B`, `1.50 GiB`: binary prefixes, two decimals.
 pub fn human(bytes: u64) -> String {
-    indicatif::BinaryBytes(bytes).to_string()
+    const PREFIXES: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut n = bytes as f64 / 1024.0;
+    let mut i = 0;
+    while n >= 1024.0 && i < PREFIXES.len() - 1 {
+        n /= 1024.0;
+        i += 1;
+    }
+    format!("{n:.2} {}B", PREFIXES[i])
 }
 
 #[cfg(test)]
@@ -35,5 +46,8 @@ mod tests {
         assert_eq!(parse_bytes("10M/s").unwrap(), 10 << 20);
         assert!(parse_bytes("x").is_err());
         assert!(parse_bytes("5Q").is_err());
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.50 KiB");
+        assert_eq!(human(3 << 29), "1.50 GiB");
     }
 }

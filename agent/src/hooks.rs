@@ -6,7 +6,7 @@ use std::os::unix::fs::{chown, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::task::Hook;
+use parc_deploy::Hook;
 
 /// A hook that failed, with what it printed.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! `parc bench tftp`: parc's TFTP server against tftpd-hpa and dnsmasq, in
+//! `parc-bench tftp`: parc's TFTP server against tftpd-hpa and dnsmasq, in
 //! one run, with one client (parc's own, which speaks RFC 7440 windows).
 //!
 //! dnsmasq's TFTP port is fixed at 69, so all three servers and the client
@@ -8,21 +8,20 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use parc_pxe::tftp::client::{fetch, ClientOptions};
 use parc_pxe::tftp::{CancellationToken, Files, TftpConfig, TftpServer};
+use parc_imaging::units::parse_bytes;
 use parc_testkit as kit;
+use parc_testkit::netlab::{in_netns, ns_command, NsChild, Pair};
 
-use crate::units::parse_bytes;
-
-/// Options of `parc bench tftp`.
+/// Options of `parc-bench tftp`.
 #[derive(Args, Debug)]
 pub struct TftpBenchArgs {
     /// Scratch directory (the served root); tmpfs keeps disks out of it.
@@ -45,75 +44,36 @@ pub struct TftpBenchArgs {
     keep: bool,
 }
 
-const ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 1);
+const ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const PARC_PORT: u16 = 1069;
 const HPA_PORT: u16 = 2069;
 const DNSMASQ_PORT: u16 = 69;
 
-/// The namespace and the peer servers, removed on drop.
+/// The peer servers, started in the lab's server namespace (the lab and
+/// the children go on drop).
 struct Lab {
-    netns: String,
-    children: Vec<Child>,
+    pair: Pair,
+    children: Vec<NsChild>,
 }
 
 impl Lab {
     fn new() -> anyhow::Result<Self> {
-        let netns = format!("parc-bench-{}", std::process::id());
-        kit::run(Command::new("ip").args(["netns", "add", &netns])).map_err(anyhow::Error::msg)?;
-        let lab = Lab { netns, children: Vec::new() };
-        // A non-loopback address too: tftpd-hpa resolves -a with AI_ADDRCONFIG,
+        // A non-loopback address: tftpd-hpa resolves -a with AI_ADDRCONFIG,
         // which fails on a host with loopback only.
-        for cmd in [
-            "link set lo up",
-            "link add pb0 type veth peer name pb1",
-            "addr add 198.18.0.1/24 dev pb0",
-            "link set pb1 up",
-            "link set pb0 up",
-        ] {
-            let mut ip = Command::new("ip");
-            ip.args(["-n", &lab.netns]).args(cmd.split(' '));
-            kit::run(&mut ip).map_err(anyhow::Error::msg)?;
-        }
-        Ok(lab)
+        let pair = Pair::new("tftp", ADDR, Ipv4Addr::new(198, 18, 0, 2), 24).map_err(anyhow::Error::msg)?;
+        Ok(Lab { pair, children: Vec::new() })
     }
 
     fn spawn(&mut self, args: &[&str]) -> anyhow::Result<()> {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.netns])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {args:?}"))?;
-        self.children.push(child);
+        let mut cmd = ns_command(&self.pair.srv_ns, args[0]);
+        cmd.args(&args[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        self.children.push(NsChild::spawn(&mut cmd).map_err(anyhow::Error::msg)?);
         Ok(())
     }
 
-    /// Runs `f` on a thread inside the namespace (threads it spawns stay there).
+    /// Runs `f` on a thread inside the server namespace (threads it spawns stay there).
     fn in_netns<T: Send>(&self, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
-        let ns = fs::File::open(format!("/run/netns/{}", self.netns)).context("opening the namespace")?;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: plain syscall on a valid fd; it moves only this thread.
-                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    bail!("setns: {}", io::Error::last_os_error());
-                }
-                f()
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))?
-        })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).status();
+        in_netns(&self.pair.srv_ns, f).context("entering the namespace")?
     }
 }
 

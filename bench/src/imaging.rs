@@ -1,4 +1,4 @@
-//! `parc bench imaging`: parc's capture and restore against the zstd
+//! `parc-bench imaging`: parc's capture and restore against the zstd
 //! pipeline FOG-style tools use, plus dedup and delta ratios, on a real ext4
 //! image built from this machine's files. Figures go to docs/benchmarks.md.
 
@@ -11,11 +11,9 @@ use clap::Args;
 use parc_imaging::{CaptureOptions, CaptureReport, NoProgress, Repository, RestoreOptions, RestoreReport};
 use parc_testkit as kit;
 
-use crate::cli::BenchCommand;
-use crate::config::Config;
-use crate::units::{human, parse_bytes};
+use parc_imaging::units::{human, parse_bytes};
 
-/// Options of `parc bench imaging`.
+/// Options of `parc-bench imaging`.
 #[derive(Args, Debug)]
 pub struct ImagingBenchArgs {
     /// Scratch directory; put it on tmpfs so that disks do not dominate.
@@ -39,20 +37,12 @@ pub struct ImagingBenchArgs {
     /// Keep the scratch directory afterwards.
     #[arg(long)]
     keep: bool,
+    /// The parc binary whose server the HTTP figures use [default: `parc`
+    /// beside this program, as `cargo build --release` leaves it].
+    #[arg(long)]
+    parc: Option<PathBuf>,
 }
 
-#[path = "bench_tftp.rs"]
-pub mod tftp;
-#[path = "bench_dhcp.rs"]
-pub mod dhcp;
-
-pub async fn run(_cfg: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        BenchCommand::Imaging(args) => imaging(args).await,
-        BenchCommand::Tftp(args) => tftp::run(args).await,
-        BenchCommand::Dhcp(args) => dhcp::run(args).await,
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -98,7 +88,15 @@ fn zstd_pipe(args: &[&str], input: &Path, output: &Path) -> anyhow::Result<Durat
 
 async fn fresh_repo(dir: &Path) -> anyhow::Result<Repository> {
     let _ = std::fs::remove_dir_all(dir);
-    Ok(Repository::open_dir(dir).await?)
+    open_repo(dir).await
+}
+
+/// A repository in `dir` with only the catalog's tables.
+async fn open_repo(dir: &Path) -> anyhow::Result<Repository> {
+    std::fs::create_dir_all(dir)?;
+    let db = parc_db::Db::open_sqlite(&dir.join("parc.db"), true).await?;
+    db.migrate([parc_imaging::catalog::migrator()]).await?;
+    Ok(Repository::open_dir(dir, &db)?)
 }
 
 async fn capture_into(repo: &Repository, src: &Path, name: &str, level: i32, raw: bool) -> anyhow::Result<CaptureReport> {
@@ -113,7 +111,8 @@ async fn restore_from(repo: &Repository, name: &str, target: &Path, full: bool) 
     Ok(parc_imaging::restore(name, target, repo, &o, &NoProgress).await?)
 }
 
-async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs the imaging benchmark.
+pub async fn run(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     kit::require_tool("zstd", "zstd").map_err(anyhow::Error::msg)?;
     let w = &a.work_dir;
     let _ = std::fs::remove_dir_all(w);
@@ -162,39 +161,21 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     }
     let (cap_ratio, rest_ratio) = (ratio(&zc, &pc), ratio(&zd, &pd));
     let (zstd_c, zstd_d, parc_c, parc_d) = (median(zc), median(zd), median(pc), median(pd));
-    let repo = Repository::open_dir(&store).await?;
+    let repo = open_repo(&store).await?;
 
-    // The same through a server on loopback (HTTP, verification on both ends).
+    // The same through a real `parc serve` on loopback (HTTP, verification on both ends).
     let server_dir = w.join("server");
-    let server_repo = fresh_repo(&server_dir).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = parc_web::AppState {
-        repo: server_repo,
-        inventory: parc_inventory::Inventory::open(&server_dir.join("parc.db")).await?,
-        boot: std::sync::Arc::new(parc_web::boot::BootSite {
-            assets_dir: server_dir.join("boot-assets"),
-            ipxe_dir: "/usr/lib/ipxe".into(),
-            templates: parc_pxe::script::Templates::load(None)?,
-            env_args: String::new(),
-        }),
-        wol: Default::default(),
-        tasks: parc_deploy::Tasks::open(&server_dir.join("parc.db")).await?,
-        ssh_public_key: Default::default(),
-    };
-    let server = tokio::spawn(parc_web::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
-    let http = parc_imaging::HttpRemote::new(&url)?;
+    let _ = std::fs::remove_dir_all(&server_dir);
+    let parc = crate::parc_binary(a.parc.as_deref())?;
+    let server = kit::Server::start(&parc, &server_dir).map_err(anyhow::Error::msg)?;
+    let http = parc_imaging::HttpRemote::new(&server.url)?;
     let mut o = CaptureOptions::new("A");
     o.level = a.level;
     o.raw = true;
     let http_cap = parc_imaging::capture(&img_a, &http, &o, &NoProgress).await?;
     let _ = std::fs::remove_file(&target);
     let http_rest = parc_imaging::restore("A", &target, &http, &RestoreOptions::default(), &NoProgress).await?;
-    let _ = stop_tx.send(());
-    server.await??;
+    drop(server);
     let _ = std::fs::remove_dir_all(&server_dir);
 
     // Dedup and delta.
@@ -209,7 +190,7 @@ async fn imaging(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
         bail!("delta-restored image differs from B");
     }
 
-    println!("parc bench imaging — {} ext4 image, {files} files ({}) from /usr, {changed} files changed for B; median of {runs}; work dir {}", human(size), human(bytes), w.display());
+    println!("parc-bench imaging — {} ext4 image, {files} files ({}) from /usr, {changed} files changed for B; median of {runs}; work dir {}", human(size), human(bytes), w.display());
     println!("{:<44} {:>10} {:>12} {:>12}", "", "seconds", "MB/s", "stored");
     println!("{:<44} {:>10.2} {:>12.0} {:>12}", format!("zstd -{} -T0 < img > out", a.level), zstd_c.as_secs_f64(), mbps(size, zstd_c), human(zstd_size));
     println!("{:<44} {:>10.2} {:>12.0} {:>12}", "parc image capture --raw (local store)", parc_c.as_secs_f64(), mbps(size, parc_c), human(stored_a));

@@ -4,16 +4,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parc_deploy::Tasks;
-use parc_inventory::Inventory;
-use parc_web::hosts::{wake_host, WolSite};
+use parc_inventory::{Host, Inventory};
 use tokio_util::sync::CancellationToken;
+
+use crate::store::Tasks;
 
 /// How often due tasks are looked for.
 const TICK: Duration = Duration::from_secs(5);
 
+/// What wakes a machine (Wake-on-LAN, from the boot services).
+pub trait Waker: Send + Sync {
+    /// Wakes `host`: a line saying what was sent, or why nothing could be.
+    fn wake(&self, host: &Host) -> Result<String, String>;
+}
+
 /// Runs until `shutdown`.
-pub async fn run(tasks: Tasks, inventory: Inventory, wol: Arc<WolSite>, shutdown: CancellationToken) {
+pub async fn run(tasks: Tasks, inventory: Inventory, waker: Arc<dyn Waker>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
@@ -29,7 +35,7 @@ pub async fn run(tasks: Tasks, inventory: Inventory, wol: Arc<WolSite>, shutdown
         };
         for t in due {
             let detail = match inventory.find(&t.host_id.to_string()).await {
-                Ok(host) => match wake_host(&wol, &host) {
+                Ok(host) => match waker.wake(&host) {
                     Ok(sent) => {
                         let _ = inventory.record(host.id, "wake", &format!("for task {}: {sent}", t.id)).await;
                         format!("woke {}: {sent}", host.label())

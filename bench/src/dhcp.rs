@@ -1,4 +1,4 @@
-//! `parc bench dhcp`: proxyDHCP answers per second and latency, parc against
+//! `parc-bench dhcp`: proxyDHCP answers per second and latency, parc against
 //! dnsmasq in proxy mode, with one load generator.
 //!
 //! Two namespaces made for the run, joined by a veth pair: the server side
@@ -16,7 +16,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,9 +25,9 @@ use clap::Args;
 use dhcproto::v4::{Architecture, DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Encodable};
 use parc_testkit as kit;
-use parc_testkit::netlab::{enter_netns, ns_command, NsChild};
+use parc_testkit::netlab::{in_netns, ns_command, NsChild, Pair, SRV_IFACE};
 
-/// Options of `parc bench dhcp`.
+/// Options of `parc-bench dhcp`.
 #[derive(Args, Debug)]
 pub struct DhcpBenchArgs {
     /// Timed DISCOVERs per run and server.
@@ -57,84 +57,17 @@ pub struct DhcpBenchArgs {
     /// Keep the scratch directory afterwards (it is always kept on failure).
     #[arg(long)]
     keep: bool,
+    /// The parc binary to measure [default: `parc` beside this program].
+    #[arg(long)]
+    parc: Option<PathBuf>,
 }
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-const SERVER_IF: &str = "pbs0";
-const CLIENT_IF: &str = "pbc0";
 const DHCP_PORT: u16 = 67;
 const CLIENT_PORT: u16 = 68;
 const HTTP_PORT: u16 = 7420;
 const VENDOR_CLASS: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
-const PREFIX: &str = "parc-bench-";
-
-/// The two namespaces and their veth pair, removed on drop.
-struct Lab {
-    srv: String,
-    cli: String,
-}
-
-impl Lab {
-    fn new() -> anyhow::Result<Self> {
-        remove_stale();
-        let pid = std::process::id();
-        let lab = Lab { srv: format!("{PREFIX}{pid}-dsrv"), cli: format!("{PREFIX}{pid}-dcli") };
-        let ip = |args: &[&str]| kit::run(Command::new("ip").args(args)).map_err(anyhow::Error::msg);
-        // On error, `lab` drops and removes what was made.
-        ip(&["netns", "add", &lab.srv])?;
-        ip(&["netns", "add", &lab.cli])?;
-        ip(&["-n", &lab.srv, "link", "add", SERVER_IF, "type", "veth", "peer", "name", CLIENT_IF, "netns", &lab.cli])?;
-        for (ns, dev, addr) in [(&lab.srv, SERVER_IF, SERVER), (&lab.cli, CLIENT_IF, CLIENT)] {
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-        }
-        Ok(lab)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.srv, &self.cli] {
-            kill_ns_processes(ns);
-            let _ = Command::new("ip").args(["netns", "delete", ns]).stderr(Stdio::null()).status();
-        }
-    }
-}
-
-/// Removes `parc-bench-<pid>-*` namespaces whose process no longer exists.
-fn remove_stale() {
-    let Ok(rd) = fs::read_dir("/run/netns") else { return };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        // Dead, or a zombie its parent has not reaped yet.
-        let alive = fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')));
-        if !alive {
-            kill_ns_processes(&name);
-            let _ = Command::new("ip").args(["netns", "delete", &name]).stderr(Stdio::null()).status();
-        }
-    }
-}
-
-/// SIGKILLs what still runs in `ns` (never this process), a bounded number of times.
-fn kill_ns_processes(ns: &str) {
-    let me = std::process::id();
-    for _ in 0..20 {
-        let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).stderr(Stdio::null()).output() else { return };
-        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).filter(|&p| p as u32 != me).collect();
-        if pids.is_empty() {
-            return;
-        }
-        for p in pids {
-            // SAFETY: plain syscall.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Parc,
@@ -158,7 +91,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(kind: Kind, ns: &str, work: &Path, run: usize) -> anyhow::Result<Self> {
+    fn start(kind: Kind, ns: &str, work: &Path, run: usize, parc: &Path) -> anyhow::Result<Self> {
         let log = work.join(format!("{}-{run}.log", kind.name()));
         let out = fs::File::create(&log)?;
         let mut cmd = match kind {
@@ -171,8 +104,8 @@ impl Server {
                 fs::create_dir_all(&data)?;
                 let config = work.join("empty.toml");
                 fs::write(&config, "")?;
-                let mut c = ns_command(ns, std::env::current_exe().context("finding the parc executable")?);
-                c.arg("--config").arg(&config).args(["serve", "--pxe", SERVER_IF, "--tftp", "off", "--listen", &format!("{SERVER}:{HTTP_PORT}")]);
+                let mut c = ns_command(ns, parc);
+                c.arg("--config").arg(&config).args(["serve", "--pxe", SRV_IFACE, "--tftp", "off", "--listen", &format!("{SERVER}:{HTTP_PORT}")]);
                 c.arg("--data-dir").arg(&data);
                 for (k, _) in std::env::vars_os() {
                     if k.to_string_lossy().starts_with("PARC_") {
@@ -185,7 +118,7 @@ impl Server {
             Kind::Dnsmasq => {
                 let mut c = ns_command(ns, "dnsmasq");
                 c.args(["--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--bind-interfaces"])
-                    .arg(format!("--interface={SERVER_IF}"))
+                    .arg(format!("--interface={SRV_IFACE}"))
                     .args(["--dhcp-range=198.18.0.0,proxy", "--pxe-service=x86PC,\"parc\",undionly"])
                     .args(["--dhcp-leasefile=/dev/null", "--pid-file=", "--user=root", "--log-facility=/dev/null"]);
                 c
@@ -289,10 +222,10 @@ impl Generator {
     fn new(macs: usize, timeout: Duration) -> anyhow::Result<Self> {
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, CLIENT_PORT)).context("binding UDP port 68 in the client namespace")?;
         sock.set_broadcast(true)?;
-        let dev = CLIENT_IF.as_bytes();
+        let dev = SRV_IFACE.as_bytes();
         // SAFETY: plain setsockopt on a valid fd with a valid buffer.
         if unsafe { libc::setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_BINDTODEVICE, dev.as_ptr().cast(), dev.len() as u32) } != 0 {
-            bail!("SO_BINDTODEVICE {CLIENT_IF}: {}", io::Error::last_os_error());
+            bail!("SO_BINDTODEVICE {SRV_IFACE}: {}", io::Error::last_os_error());
         }
         sock.set_read_timeout(Some(Duration::from_millis(5)))?;
         let packets = (0..macs as u32)
@@ -428,14 +361,14 @@ fn bench(a: DhcpBenchArgs) -> anyhow::Result<ExitCode> {
     kit::require_tool("ip", "iproute2").map_err(anyhow::Error::msg)?;
     // SAFETY: plain syscall.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("parc bench dhcp makes network namespaces: run it as root");
+        bail!("parc-bench dhcp makes network namespaces: run it as root");
     }
     if a.runs == 0 || a.window == 0 || a.requests == 0 || a.macs == 0 {
         bail!("--runs, --window, --requests and --macs must be at least 1");
     }
     let _ = fs::remove_dir_all(&a.work_dir);
     fs::create_dir_all(&a.work_dir).with_context(|| format!("creating {}", a.work_dir.display()))?;
-    let result = Lab::new().and_then(|lab| measure(&a, &lab));
+    let result = Pair::new("dhcp", SERVER, CLIENT, 24).map_err(anyhow::Error::msg).and_then(|lab| measure(&a, &lab));
     if result.is_ok() && !a.keep {
         let _ = fs::remove_dir_all(&a.work_dir);
     }
@@ -443,18 +376,12 @@ fn bench(a: DhcpBenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `f` on a thread inside the client namespace.
-fn in_client_ns<T: Send>(lab: &Lab, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            enter_netns(&lab.cli).context("entering the client namespace")?;
-            f()
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))?
-    })
+fn in_client_ns<T: Send>(lab: &Pair, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    in_netns(&lab.cli_ns, f).context("entering the client namespace")?
 }
 
-fn measure(a: &DhcpBenchArgs, lab: &Lab) -> anyhow::Result<ExitCode> {
+fn measure(a: &DhcpBenchArgs, lab: &Pair) -> anyhow::Result<ExitCode> {
+    let parc = crate::parc_binary(a.parc.as_deref())?;
     let kinds = [Kind::Parc, Kind::Dnsmasq];
     let (runs, samples) = in_client_ns(lab, || {
         let mut gen = Generator::new(a.macs, Duration::from_millis(a.timeout_ms))?;
@@ -466,7 +393,7 @@ fn measure(a: &DhcpBenchArgs, lab: &Lab) -> anyhow::Result<ExitCode> {
             for (k, kind) in kinds.iter().enumerate() {
                 eprintln!("run {}/{}: {} ...", run + 1, a.runs, kind.name());
                 // Started here, so that it dies with this thread if we do (PDEATHSIG).
-                let mut server = Server::start(*kind, &lab.srv, &a.work_dir, run)?;
+                let mut server = Server::start(*kind, &lab.srv_ns, &a.work_dir, run, &parc)?;
                 let mut check = |i: usize, m: &Message| judge(*kind, mac_of(&packets[i]), m, &mut samples[k]);
                 // Ready when it answers: a DISCOVER every 100 ms, 10 s at most.
                 let up = Instant::now();
