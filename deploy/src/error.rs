@@ -28,13 +28,21 @@ pub enum Error {
     },
     /// The database failed.
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
 }
 
 impl Error {
     /// The same error, saying what it concerns.
     pub fn about(self, what: &str) -> Self {
         Error::About { what: what.to_string(), cause: Box::new(self) }
+    }
+}
+
+// Not `#[from]`: that would also make the engine's error the `source`, and
+// an error chain (`{:#}`) would print its message twice.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Db(e)
     }
 }
 

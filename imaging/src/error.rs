@@ -50,7 +50,7 @@ pub enum Error {
     #[error("the manifest references {count} chunk(s) the store lacks, first {first}; upload them before committing")]
     ChunksAbsent { count: usize, first: ChunkId },
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("server {url}: {message}")]
     Server { url: String, status: Option<u16>, message: String },
     #[error("target {path}: {message}")]
@@ -68,7 +68,8 @@ impl Error {
     /// Attributes an error to an image, so messages say which image was affected.
     pub fn in_image(self, image: &str) -> Self {
         match self {
-            e @ Self::InImage { .. } => e,
+            // Already names the image.
+            e @ (Self::InImage { .. } | Self::NoSuchImage(_) | Self::InUse(_) | Self::ImageExists(_)) => e,
             e => Self::InImage { image: image.to_string(), cause: Box::new(e) },
         }
     }
@@ -76,3 +77,11 @@ impl Error {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// Not `#[from]`: that would also make the engine's error the `source`, and
+// an error chain (`{:#}`) would print its message twice.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Db(e)
+    }
+}

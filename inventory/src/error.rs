@@ -25,7 +25,15 @@ pub enum Error {
     },
     /// The database failed.
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+}
+
+// Not `#[from]`: that would also make the engine's error the `source`, and
+// an error chain (`{:#}`) would print its message twice.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Db(e)
+    }
 }
 
 /// Registry results.

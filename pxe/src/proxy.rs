@@ -51,14 +51,14 @@ impl Default for Ports {
 
 /// A socket the proxy could not open, with what the operator can do.
 #[derive(Debug, thiserror::Error)]
-#[error("proxyDHCP on {iface}: cannot listen on UDP port {port}: {source}{}", hint(.source, *.port))]
+#[error("proxyDHCP on {iface}: cannot listen on UDP port {port}: {cause}{}", hint(.cause, *.port))]
 pub struct BindError {
     /// Interface name.
     pub iface: String,
     /// The port.
     pub port: u16,
     /// The system's answer.
-    pub source: io::Error,
+    pub cause: io::Error,
 }
 
 fn hint(e: &io::Error, port: u16) -> String {
@@ -108,7 +108,7 @@ fn bind_udp(iface: &str, port: u16) -> io::Result<UdpSocket> {
 impl Proxy {
     /// Opens both sockets on the interface.
     pub fn bind(iface: ProxyInterface, ports: Ports) -> Result<Self, BindError> {
-        let open = |port| bind_udp(&iface.name, port).map_err(|source| BindError { iface: iface.name.clone(), port, source });
+        let open = |port| bind_udp(&iface.name, port).map_err(|cause| BindError { iface: iface.name.clone(), port, cause });
         let dhcp = open(ports.dhcp)?;
         let pxe = open(ports.pxe)?;
         Ok(Self { iface, ports, dhcp, pxe, stats: Arc::default() })

@@ -89,12 +89,12 @@ pub struct ScriptContext {
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
     /// A site template could not be read.
-    #[error("boot template {path}: {source}")]
+    #[error("boot template {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A template is not valid or failed to render.
     #[error("boot template: {0:#}")]
@@ -124,7 +124,7 @@ impl Templates {
         for (name, text) in BUILT_IN {
             let site = dir.map(|d| d.join(name)).filter(|p| p.is_file());
             let text = match site {
-                Some(p) => std::fs::read_to_string(&p).map_err(|source| ScriptError::Read { path: p.display().to_string(), source })?,
+                Some(p) => std::fs::read_to_string(&p).map_err(|cause| ScriptError::Read { path: p.display().to_string(), cause })?,
                 None => text.to_string(),
             };
             env.add_template_owned(name, text)?;

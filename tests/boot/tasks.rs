@@ -149,8 +149,22 @@ fn a_missing_image_fails_at_boot_and_a_window_keeps_a_task_waiting() {
     assert!(shown["woken_at"].is_null());
     let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "x", "--server", &s.url]).output().unwrap();
     assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains(&format!("already has task {id} unfinished")));
+
+    // A host with an unfinished task stays; once it is finished, the host
+    // goes with its task history, and its id never comes back.
+    let rm = Command::new(env!("CARGO_BIN_EXE_parc")).args(["host", "rm", "lab-c", "--server", &s.url]).output().unwrap();
+    let said = String::from_utf8_lossy(&rm.stderr);
+    assert!(!rm.status.success() && said.contains("lab-c has an unfinished task: cancel it first"), "{said}");
+    assert_eq!(parc_json(&s, &["host", "show", "lab-c"])["hostname"], "lab-c");
     parc(&s, &["task", "cancel", &id.to_string()]);
     assert_eq!(parc_json(&s, &["task", "show", &id.to_string()])["state"], "cancelled");
+    parc(&s, &["host", "rm", "lab-c"]);
+    let gone = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "show", &id.to_string(), "--server", &s.url]).output().unwrap();
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains(&format!("no task {id}")), "the task went with its host");
+    parc(&s, &["host", "add", "--hostname", "lab-e", "--mac", "52:54:00:00:00:0e"]);
+    let t = parc_json(&s, &["task", "capture", "lab-e", "--image", "e"]);
+    assert!(t[0]["id"].as_i64().unwrap() > id, "task ids are never reused");
+    assert!(parc_json(&s, &["task", "list", "--host", "lab-e"]).as_array().unwrap().len() == 1, "lab-e inherits nothing");
 }
 
 #[test]
@@ -168,6 +182,9 @@ fn the_agent_restores_onto_a_disk_and_reports() {
     std::fs::write(&target, vec![0u8; 8 << 20]).unwrap();
     let t = parc_json(&s, &["task", "restore", "lab-d", "--image", "golden", "--disk", target.to_str().unwrap()]);
     let id = t[0]["id"].as_i64().unwrap();
+    let del = Command::new(env!("CARGO_BIN_EXE_parc")).args(["image", "delete", "golden", "--server", &s.url]).output().unwrap();
+    let said = String::from_utf8_lossy(&del.stderr);
+    assert!(!del.status.success() && said.contains("needed by an unfinished task"), "an image a pending restore needs stays: {said}");
     let sc = script(&s, "52-54-00-00-00-0d");
     // What iPXE would put on the kernel command line.
     let cmdline = sc.lines().find(|l| l.starts_with("kernel ")).unwrap().to_string();
@@ -190,4 +207,9 @@ fn the_agent_restores_onto_a_disk_and_reports() {
     let host = parc_json(&s, &["host", "show", "lab-d"]);
     assert!(host["hardware"]["cpus"].as_u64().unwrap() >= 1, "the agent's inventory is stored: {host:#}");
     assert!(host["hardware"]["memory_bytes"].as_u64().unwrap() > 0);
+    // People read it too: `host show` prints a hardware summary.
+    let text = parc(&s, &["host", "show", "lab-d"]);
+    let cpus = host["hardware"]["cpus"].as_u64().unwrap();
+    assert!(text.contains("  hardware    (reported ") && text.contains(&format!("    cpu       {cpus} x ")) && text.contains("    memory    "), "{text}");
+    assert!(text.contains("    system    ") && text.contains("    serial    "), "{text}");
 }

@@ -123,7 +123,13 @@ fn bad_image_names_and_unknown_images_get_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid image name"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = parc(&["image", "restore", "ghost", s(&store.path().join("t")), "--store", s(store.path())]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no image named \"ghost\""), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("no image named \"ghost\"").count(), 1, "each cause once: {said}");
+    for args in [&["image", "verify", "ghost"][..], &["image", "show", "ghost"], &["image", "delete", "ghost"]] {
+        let out = parc(&[args, &["--store", s(store.path())]].concat());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.matches("ghost").count() == 1, "{args:?}: each cause once: {said}");
+    }
     let out = parc(&["image", "list", "--server", "http://127.0.0.1:9"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));

@@ -1,11 +1,15 @@
 //! The whole lifecycle a technician sees, with real firmware, parc alone
-//! answering PXE, and golden disks built from Debian packages:
+//! answering PXE, and golden disks built from Debian packages, for three
+//! firmware paths: SeaBIOS with iPXE, OVMF with the iPXE ROM, and OVMF's own
+//! PXE stack (virtio-net, no option ROM, TFTP to iPXE):
 //!
 //! 1. VM A boots its golden disk's network entry and parc captures it.
 //! 2. VM B, blank and bigger, gets `parc task restore --hooks
-//!    hostname=lab-b,ssh-key=parc`, is woken, PXE-boots, restores, runs the
-//!    hooks, restarts, then boots its own disk and reports `lab-b` and
-//!    parc's key.
+//!    hostname=lab-b,ssh-key=parc` (UEFI: also `--grow` and a `--file` onto
+//!    the ESP), is woken, PXE-boots, restores, runs the hooks, restarts,
+//!    then boots its own disk with the network still first in its boot
+//!    order and reports `lab-b` and parc's key (UEFI: through parc's
+//!    local-boot GRUB, not the firmware's next boot entry).
 //! 3. (BIOS) One file of `golden` changes; re-imaging B moves ≤ 5 % of it.
 //! 4. (BIOS) parc is killed mid-restore and started again: the next boot
 //!    resumes and succeeds. A task for a missing image fails clearly and the
@@ -91,8 +95,9 @@ fn phases(seen: &[(&'static str, f64)]) -> String {
 }
 
 /// Boots `disk` with the network first (parc's script says "boot locally")
-/// and returns what the disk's OS reported.
-fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &str, disk: &Path, dir: &Path, since: usize) -> (DiskReport, f64) {
+/// and returns what the disk's OS reported, the seconds from power-on to
+/// that report, and the console log.
+fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &str, disk: &Path, dir: &Path, since: usize) -> (DiskReport, f64, String) {
     let t0 = Instant::now();
     let mut vm = Vm::start(lab, &VmConfig::new(fw, mac, uuid).with_disk(disk), dir).unwrap();
     if let Err(e) = vm.wait_for(REPORTED, DISK_BOOT_TIMEOUT) {
@@ -103,9 +108,10 @@ fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &
         assert!(waited.elapsed() < Duration::from_secs(5), "console says reported; server has {:?}", reports.reports());
         std::thread::sleep(Duration::from_millis(100));
     }
+    let secs = t0.elapsed().as_secs_f64();
     let _ = vm.wait_exit(Duration::from_secs(30));
     let last = reports.reports().into_iter().filter(|x| x.field("mac") == Some(mac)).last().expect("counted above");
-    (DiskReport::parse(&last.body).unwrap(), t0.elapsed().as_secs_f64())
+    (DiskReport::parse(&last.body).unwrap(), secs, vm.serial_log())
 }
 
 fn reports_for(reports: &ReportServer, mac: &str) -> usize {
@@ -116,14 +122,19 @@ fn task_json(parc: &Parc, lab: &Lab, id: i64) -> Value {
     parc.json(lab, &["task", "show", &id.to_string()])
 }
 
+/// The ESP file the UEFI restores drop with a `--file 1:` hook.
+const ESP_FILE: &str = "/EFI/parc/hello.txt";
+
 fn prerequisites() -> Result<(), String> {
-    crate::prerequisites(&[Firmware::BiosIpxeRom, Firmware::UefiIpxeRom])?;
+    crate::prerequisites(&Firmware::ALL)?;
+    parc_testkit::require_tool("mtype", "mtools")?;
+    parc_testkit::require_tool("dumpe2fs", "e2fsprogs")?;
     golden::check_prerequisites(DiskKind::Bios)?;
     golden::check_prerequisites(DiskKind::Uefi)
 }
 
 #[test]
-fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
+fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
     if !parc_testkit::prerequisite("lifecycle", prerequisites()) {
         return;
     }
@@ -142,11 +153,13 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
     let logs = tmp.path().join("parc");
     let mut parc = Parc::start(&lab, &data, &logs, "console=ttyS0 panic=-1");
     let pubkey = std::fs::read_to_string(data.join("ssh/parc_ed25519.pub")).unwrap().trim().to_string();
+    assert!(data.join("boot-assets").join(parc_pxe::netenv::LOCAL_BOOT_EFI).is_file(), "parc env build made the UEFI local-boot loader");
+    let esp_content = tmp.path().join("hello.txt");
+    std::fs::write(&esp_content, "written onto the ESP by a parc hook\n").unwrap();
     let mut timings = Vec::new();
 
-    for (i, kind) in [DiskKind::Bios, DiskKind::Uefi].into_iter().enumerate() {
-        let fw = kind.firmware();
-        let name = kind.name();
+    let legs = [(DiskKind::Bios, Firmware::BiosIpxeRom, "bios"), (DiskKind::Uefi, Firmware::UefiIpxeRom, "uefi"), (DiskKind::Uefi, Firmware::UefiOwnPxe, "uefi-pxe")];
+    for (i, (kind, fw, name)) in legs.into_iter().enumerate() {
         let image = format!("golden-{name}");
         let (mac_a, mac_b) = (format!("52:54:00:1c:{i:02x}:0a"), format!("52:54:00:1c:{i:02x}:0b"));
         let (uuid_a, uuid_b) = (format!("6d1c2b3a-4e5f-4a6b-8c7d-00000000{i:02x}0a"), format!("6d1c2b3a-4e5f-4a6b-8c7d-00000000{i:02x}0b"));
@@ -168,9 +181,16 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
         timings.push(format!("{name} capture: {}", phases(&seen)));
 
         // 2. Restore onto B, a blank disk 64 MiB bigger, with hooks; B is woken.
+        // UEFI: the last partition grows to the disk's end, and a file lands on the ESP.
         let disk_b = tmp.path().join(format!("b-{name}.raw"));
-        std::fs::File::create(&disk_b).unwrap().set_len(kind.default_size() + (64 << 20)).unwrap();
-        let t = parc.json(&lab, &["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b,ssh-key=parc"]);
+        let size_b = kind.default_size() + (64 << 20);
+        std::fs::File::create(&disk_b).unwrap().set_len(size_b).unwrap();
+        let esp_hook = format!("1:{ESP_FILE}={}", esp_content.display());
+        let mut restore = vec!["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b,ssh-key=parc"];
+        if fw.is_uefi() {
+            restore.extend(["--grow", "--file", &esp_hook]);
+        }
+        let t = parc.json(&lab, &restore);
         let id_b = t[0]["id"].as_i64().unwrap();
         let t0 = Instant::now();
         while task_json(&parc, &lab, id_b)["woken_at"].is_null() {
@@ -187,14 +207,20 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
         assert!(log.iter().any(|l| l["message"].as_str().unwrap().contains("hostname set to lab-b")), "{tb:#}");
         assert!(log.iter().any(|l| l["phase"] == "wake"), "{tb:#}");
         timings.push(format!("{name} restore: {}", phases(&seen)));
+        if fw.is_uefi() {
+            check_grown_and_esp_file(&disk_b, size_b, &esp_content);
+        }
 
         // B restarts onto its own disk: the hooks' work is what its OS reads.
-        let (r, secs) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join(format!("vm-b-{name}-disk")), 0);
+        let (r, secs, console) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join(format!("vm-b-{name}-disk")), 0);
         assert_eq!(r.hostname, "lab-b", "{r:?}");
         assert!(r.key_present, "{r:?}");
         assert_eq!(r.key_line.as_deref(), Some(pubkey.as_str()), "parc's deployment key is installed");
         assert_eq!(r.firmware, if fw.is_uefi() { "uefi" } else { "bios" });
-        timings.push(format!("{name} reboot to disk and report: {secs:.1}s"));
+        if fw.is_uefi() {
+            assert!(console.contains("parc: starting ("), "{name}: the local boot went through parc's GRUB, not the firmware's next entry:\n{console}");
+        }
+        timings.push(format!("{name} firmware (network first) to the installed OS reporting: {secs:.1}s"));
 
         for (host, mac) in [(&host_a, &mac_a), (&host_b, &mac_b)] {
             let h = parc.host(&lab, mac).unwrap();
@@ -252,20 +278,40 @@ fn capture_restore_hooks_and_local_boot_bios_and_uefi() {
         let tr = task_json(&parc, &lab, id);
         assert_eq!((tr["state"].as_str(), tr["attempts"].as_u64()), (Some("succeeded"), Some(2)), "{tr:#}");
         let before = reports_for(&reports, &mac_b);
-        let (r, _) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join("vm-b-after-resume"), before);
+        let (r, _, _) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join("vm-b-after-resume"), before);
         assert_eq!(r.hostname, "lab-b");
 
         // 4b. A task for an image that does not exist: clear failure, local boot.
         let t = parc.json(&lab, &["task", "restore", &host_b, "--image", "no-such-image"]);
         let id = t[0]["id"].as_i64().unwrap();
         let before = reports_for(&reports, &mac_b);
-        let (r, _) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join("vm-b-missing"), before);
+        let (r, _, _) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join("vm-b-missing"), before);
         assert_eq!(r.hostname, "lab-b", "the machine booted its own disk");
         let tm = task_json(&parc, &lab, id);
         assert_eq!(tm["state"], "failed");
         assert!(tm["error"].as_str().unwrap().contains("image \"no-such-image\" does not exist"), "{tm:#}");
     }
     eprintln!("lifecycle phases (TCG):\n  {}", timings.join("\n  "));
+}
+
+/// After a `--grow` restore with a `--file 1:` hook: the GPT's last
+/// partition reaches the disk's end, its ext4 filesystem fills it (the
+/// environment's loop devices and resize2fs did their work), and the file is
+/// on the ESP (FAT mounted in the environment).
+fn check_grown_and_esp_file(disk: &Path, size: u64, content: &Path) {
+    let (start, len) = parc_testkit::gpt_partition(disk, 2).unwrap();
+    // The backup GPT keeps the last 33 sectors; alignment may leave a little more.
+    assert!(start + len + (2 << 20) >= size, "partition 2 ends at {} of a {size}-byte disk: not grown", start + len);
+    let part = disk.with_extension("p2");
+    parc_testkit::extract(disk, start, len, &part).unwrap();
+    let out = parc_testkit::run(std::process::Command::new("dumpe2fs").arg("-h").arg(&part)).unwrap();
+    let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or_else(|| panic!("no {k} in {out}"));
+    let fs_bytes = field("Block count:") * field("Block size:");
+    std::fs::remove_file(&part).unwrap();
+    assert!(fs_bytes + (4 << 20) >= len, "ext4 holds {fs_bytes} bytes of its {len}-byte partition: not grown");
+    let (esp, _) = parc_testkit::gpt_partition(disk, 1).unwrap();
+    let o = std::process::Command::new("mtype").arg("-i").arg(format!("{}@@{esp}", disk.display())).arg(format!("::{ESP_FILE}")).env("MTOOLS_SKIP_CHECK", "1").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), std::fs::read_to_string(content).unwrap(), "the ESP file hook: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// `parc image capture` of a disk file, run where the server is reachable.

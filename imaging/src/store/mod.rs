@@ -60,7 +60,9 @@ pub fn get_verified(store: &dyn ChunkStore, id: &ChunkId) -> Result<(Vec<u8>, Ve
     match codec::decode(id, &compressed) {
         Ok(data) => Ok((compressed, data)),
         Err(e) => {
-            tracing::error!(chunk = %id, error = %e, "corrupt chunk in store; quarantined");
+            // Info, not error: the error itself reaches whoever asked (the
+            // CLI prints it once; the server logs the failed request).
+            tracing::info!(chunk = %id, error = %e, "corrupt chunk in store; quarantined");
             if let Err(q) = store.quarantine(id) {
                 tracing::warn!(chunk = %id, error = %q, "could not quarantine corrupt chunk");
             }

@@ -18,8 +18,9 @@ pub const LOCAL_BOOT_EFI: &str = "local/bootx64.efi";
 /// The configuration built into the loader.
 pub const GRUB_CFG: &str = include_str!("../../../boot-assets/local/grub.cfg");
 
-/// GRUB modules the configuration needs (GPT and MBR disks, FAT ESPs).
-const MODULES: &str = "part_gpt part_msdos fat chain search search_fs_file echo test sleep";
+/// GRUB modules the configuration needs (the script reader, GPT and MBR
+/// disks, FAT ESPs, chain-loading); only these go in, to keep it small.
+const MODULES: &str = "normal configfile part_gpt part_msdos fat chain search search_fs_file echo test sleep";
 
 /// Builds the loader into `assets/local/bootx64.efi`.
 pub fn build_local_loader(assets: &Path) -> Result<PathBuf, EnvError> {
@@ -40,7 +41,11 @@ pub fn build_local_loader(assets: &Path) -> Result<PathBuf, EnvError> {
     fs::write(&cfg, GRUB_CFG).map_err(|e| EnvError::io(&cfg, e))?;
     let tmp = dir.join("bootx64.efi.tmp");
     let result = Command::new("grub-mkstandalone")
-        .args(["-O", "x86_64-efi", "--install-modules", MODULES, "--modules", MODULES, "--locales=", "--fonts=", "--themes="])
+        .args(["-O", "x86_64-efi", "--compress=xz", "--locales=", "--fonts=", "--themes="])
+        .arg(format!("--modules={MODULES}"))
+        .arg(format!("--install-modules={MODULES}"))
+        // Same bytes for the same packages: the memdisk's file times.
+        .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("-o")
         .arg(&tmp)
         .arg(format!("boot/grub/grub.cfg={}", cfg.display()))
