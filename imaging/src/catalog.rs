@@ -134,33 +134,15 @@ impl Catalog {
     ) -> Result<ImageRecord> {
         let packed = zstd::bulk::compress(manifest, 3).map_err(|e| Error::io("compressing manifest", e))?;
         let now = unix_now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // A replaced image keeps its row (and id), so the tasks that refer
-        // to it follow it to the new content.
-        let replaced = replace
-            && sqlx::query(
-                "UPDATE images SET root = ?, source_size = ?, data_bytes = ?, chunks = ?, unique_chunks = ?, created_at = ?, manifest = ?
-                 WHERE name = ?",
-            )
-            .bind(root.to_hex())
-            .bind(source_size as i64)
-            .bind(stats.data_bytes as i64)
-            .bind(stats.chunks as i64)
-            .bind(stats.unique_chunks as i64)
-            .bind(now)
-            .bind(&packed)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        if replaced {
-            tx.commit().await?;
-            return self.get(name).await;
-        }
-        let res = sqlx::query(
+        // to it follow it to the new content. Without `replace` the update
+        // is skipped and no row changes: the name is taken.
+        let changed = sqlx::query(
             "INSERT INTO images (name, root, source_size, data_bytes, chunks, unique_chunks, created_at, manifest)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET root = excluded.root, source_size = excluded.source_size, data_bytes = excluded.data_bytes,
+                 chunks = excluded.chunks, unique_chunks = excluded.unique_chunks, created_at = excluded.created_at, manifest = excluded.manifest
+             WHERE ?",
         )
         .bind(name)
         .bind(root.to_hex())
@@ -170,13 +152,13 @@ impl Catalog {
         .bind(stats.unique_chunks as i64)
         .bind(now)
         .bind(packed)
-        .execute(&mut *tx)
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(Error::ImageExists(name.to_string())),
-            other => other?,
-        };
-        tx.commit().await?;
+        .bind(replace)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::ImageExists(name.to_string()));
+        }
         self.get(name).await
     }
 

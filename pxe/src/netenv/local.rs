@@ -18,9 +18,11 @@ pub const LOCAL_BOOT_EFI: &str = "local/bootx64.efi";
 /// The configuration built into the loader.
 pub const GRUB_CFG: &str = include_str!("../../../boot-assets/local/grub.cfg");
 
-/// GRUB modules the configuration needs (the script reader, GPT and MBR
-/// disks, FAT ESPs, chain-loading); only these go in, to keep it small.
-const MODULES: &str = "normal configfile part_gpt part_msdos fat chain search search_fs_file echo test sleep";
+/// GRUB modules loaded at start (the script reader, `exit`, device
+/// wildcards, GPT and MBR disks, FAT ESPs, chain-loading). Every other
+/// module stays in the image (1.7 MiB, xz): probing a disk autoloads the
+/// filesystem modules, and each one missing would print an error.
+const MODULES: &str = "normal configfile minicmd regexp part_gpt part_msdos fat chain echo test sleep";
 
 /// Builds the loader into `assets/local/bootx64.efi`.
 pub fn build_local_loader(assets: &Path) -> Result<PathBuf, EnvError> {
@@ -43,7 +45,6 @@ pub fn build_local_loader(assets: &Path) -> Result<PathBuf, EnvError> {
     let result = Command::new("grub-mkstandalone")
         .args(["-O", "x86_64-efi", "--compress=xz", "--locales=", "--fonts=", "--themes="])
         .arg(format!("--modules={MODULES}"))
-        .arg(format!("--install-modules={MODULES}"))
         // Same bytes for the same packages: the memdisk's file times.
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("-o")
