@@ -157,6 +157,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
     let esp_content = tmp.path().join("hello.txt");
     std::fs::write(&esp_content, "written onto the ESP by a parc hook\n").unwrap();
     let mut timings = Vec::new();
+    let (mut delta_received, mut delta_total) = (0u64, 0u64);
 
     // All three unless PARC_NETBOOT_FIRMWARE names fewer (while developing).
     let selected = crate::selected_firmwares();
@@ -223,19 +224,6 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
             assert!(console.contains("parc: starting ("), "{name}: the local boot went through parc's GRUB, not the firmware's next entry:\n{console}");
         }
         timings.push(format!("{name} firmware (network first) to the installed OS reporting: {secs:.1}s"));
-        if fw == Firmware::UefiOwnPxe {
-            // Without parc's loader the script falls back to `exit`, and the
-            // firmware's own boot order still reaches the disk (slowly).
-            let loader = data.join("boot-assets").join(parc_pxe::netenv::LOCAL_BOOT_EFI);
-            let aside = loader.with_extension("aside");
-            std::fs::rename(&loader, &aside).unwrap();
-            let before = reports_for(&reports, &mac_b);
-            let (r, secs, console) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join(format!("vm-b-{name}-exit")), before);
-            std::fs::rename(&aside, &loader).unwrap();
-            assert_eq!(r.hostname, "lab-b", "{r:?}");
-            assert!(!console.contains("parc: starting ("), "{console}");
-            timings.push(format!("{name} the same without parc's loader (iPXE `exit`, the firmware's next entries): {secs:.1}s"));
-        }
 
         for (host, mac) in [(&host_a, &mac_a), (&host_b, &mac_b)] {
             let h = parc.host(&lab, mac).unwrap();
@@ -262,7 +250,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         let td = task_json(&parc, &lab, id);
         assert_eq!(td["state"], "succeeded", "{td:#}");
         let received = received_bytes(&td);
-        eprintln!("delta restore received {received} bytes of the image's {data_bytes} ({:.2} %)", received as f64 * 100.0 / data_bytes as f64);
+        (delta_received, delta_total) = (received, data_bytes);
         assert!(received * 20 <= data_bytes, "a one-file change moved {received} of {data_bytes} bytes (> 5 %)");
 
         // 4a. parc dies mid-restore; the next boot resumes.
@@ -306,7 +294,11 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         assert_eq!(tm["state"], "failed");
         assert!(tm["error"].as_str().unwrap().contains("image \"no-such-image\" does not exist"), "{tm:#}");
     }
-    eprintln!("lifecycle phases (TCG):\n  {}", timings.join("\n  "));
+    timings.push(format!("delta restore received {delta_received} bytes of the image's {delta_total} ({:.2} %)", delta_received as f64 * 100.0 / delta_total.max(1) as f64));
+    // Past the harness's capture, so the suite's log keeps the figures
+    // docs/benchmarks.md quotes.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "lifecycle phases (TCG):\n  {}", timings.join("\n  "));
 }
 
 /// After a `--grow` restore with a `--file 1:` hook: the GPT's last
