@@ -69,5 +69,6 @@ fn corrupt_chunk_in_a_local_store_is_named_by_check_and_restore() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&chunk) && err.contains("local"), "{err}");
-    assert_eq!(err.matches(&format!("chunk {chunk} is corrupt")).count(), 1, "the cause is said once: {err}");
+    // (The check above quarantined it, so the restore finds it missing.)
+    assert_eq!(err.matches(&chunk).count(), 1, "the cause is said once: {err}");
 }
