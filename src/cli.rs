@@ -81,7 +81,7 @@ pub struct Location {
     #[arg(long, global = true, conflicts_with = "store")]
     pub server: Option<String>,
     /// Work on a data directory directly instead of a server (the server's
-    /// data_dir, or any directory: created if absent).
+    /// data_dir; a capture creates it when absent, other commands refuse).
     #[arg(long, global = true)]
     pub store: Option<PathBuf>,
 }

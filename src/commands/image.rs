@@ -9,13 +9,14 @@ use parc_imaging::{CaptureOptions, Remote, RestoreOptions};
 use super::{open_location, print_json};
 use crate::cli::ImageCommand;
 use crate::config::Config;
+use crate::data::Mode;
 use crate::progress::Bars;
 use parc_imaging::units::human;
 
 pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ImageCommand::Capture { source, name, replace, raw, level, transfer, at, out } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Create).await?;
             let mut opts = CaptureOptions::new(&name);
             opts.replace = replace;
             opts.raw = raw;
@@ -47,7 +48,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Restore { name, target, full, grow, transfer, at, out } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Existing).await?;
             let opts = RestoreOptions { full, grow, parallel: transfer.parallel.unwrap_or(cfg.imaging.parallel), rate_limit: transfer.limit_rate };
             let bars = Bars::new(out.json);
             let r = parc_imaging::restore(&name, &target, &remote, &opts, &bars)
@@ -73,7 +74,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::List { at, out } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Existing).await?;
             let images = remote.list().await?;
             if out.json {
                 print_json(&images);
@@ -87,7 +88,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Show { name, at, out } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Existing).await?;
             let (rec, bytes) = remote.manifest(&name).await?;
             let m = Manifest::from_bytes(&bytes).with_context(|| format!("image {name:?}"))?;
             let stats = m.stats();
@@ -122,12 +123,12 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Delete { name, at } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Existing).await?;
             remote.delete(&name).await?;
             println!("deleted {name:?}; run `parc store gc` to free its chunks");
         }
         ImageCommand::Verify { name, parallel, at, out } => {
-            let remote = open_location(&cfg, &at).await?;
+            let remote = open_location(&cfg, &at, Mode::Existing).await?;
             let bars = Bars::new(out.json);
             let r = parc_imaging::verify(&name, &remote, parallel.unwrap_or(cfg.imaging.parallel), &bars).await?;
             if out.json {

@@ -30,10 +30,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens what `--server`/`--store` (or the configuration) point at.
-pub async fn open_location(cfg: &Config, at: &Location) -> anyhow::Result<AnyRemote> {
+/// Opens what `--server`/`--store` (or the configuration) point at; only a
+/// capture (`mode` Create) may make a new data directory.
+pub async fn open_location(cfg: &Config, at: &Location, mode: crate::data::Mode) -> anyhow::Result<AnyRemote> {
     Ok(match (&at.store, &at.server) {
-        (Some(dir), _) => AnyRemote::Local(crate::data::open(dir).await.with_context(|| format!("opening the store in {}", dir.display()))?.repo),
+        (Some(dir), _) => AnyRemote::Local(crate::data::open(dir, mode).await.with_context(|| format!("opening the store in {}", dir.display()))?.repo),
         (None, server) => AnyRemote::Http(HttpRemote::new(server.as_deref().unwrap_or(&cfg.client.server))?),
     })
 }

@@ -38,7 +38,8 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = cfg.server.data_dir.clone();
     // Migrated before any service starts, so none writes to a table that is still changing.
-    let data = crate::data::open(&dir).await.context("set server.data_dir or --data-dir")?;
+    let data = crate::data::open(&dir, crate::data::Mode::Create).await.context("set server.data_dir or --data-dir")?;
+    let _lock = crate::data::lock_for_serving(&dir)?;
     let crate::data::Data { db, repo, inventory, tasks } = data;
     let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
     std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;

@@ -13,7 +13,7 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         StoreCommand::Gc { dir, grace_secs, out } => {
             let dir = dir.store.unwrap_or(cfg.server.data_dir);
-            let repo = crate::data::open(&dir).await?.repo;
+            let repo = crate::data::open(&dir, crate::data::Mode::Existing).await?.repo;
             let r = repo.gc(Duration::from_secs(grace_secs)).await?;
             if out.json {
                 print_json(&r);
@@ -26,7 +26,7 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
         }
         StoreCommand::Check { dir, out } => {
             let dir = dir.store.unwrap_or(cfg.server.data_dir);
-            let repo = crate::data::open(&dir).await?.repo;
+            let repo = crate::data::open(&dir, crate::data::Mode::Existing).await?.repo;
             let r = repo.check().await?;
             if out.json {
                 print_json(&r);

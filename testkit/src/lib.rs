@@ -216,6 +216,11 @@ impl Server {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")

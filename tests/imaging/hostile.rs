@@ -134,3 +134,38 @@ fn bad_image_names_and_unknown_images_get_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
 }
+
+#[test]
+fn read_only_commands_refuse_a_missing_data_directory_and_create_nothing() {
+    let scratch = scratch();
+    let typo = scratch.path().join("typo");
+    for args in [&["store", "check"][..], &["store", "gc"], &["image", "list"], &["image", "show", "x"], &["image", "verify", "x"], &["image", "delete", "x"]] {
+        let out = parc(&[args, &["--store", s(&typo)]].concat());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded on a missing data directory");
+        assert!(said.contains(&format!("no parc data directory at {}", typo.display())), "{args:?}: {said}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // A capture is what makes one.
+    let src = scratch.path().join("disk.raw");
+    std::fs::write(&src, kit::pseudo_random(1 << 20, 3)).unwrap();
+    assert!(parc(&["image", "capture", s(&src), "--name", "d", "--raw", "--store", s(&typo)]).status.success());
+    assert!(parc(&["store", "check", "--store", s(&typo)]).status.success());
+}
+
+#[test]
+fn a_second_server_on_one_data_directory_is_refused_with_the_first_ones_pid() {
+    let data = scratch();
+    let first = kit::Server::start(&parc_bin(), data.path()).unwrap();
+    let out = std::process::Command::new(parc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--tftp", "off", "--data-dir", s(data.path())])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second server started");
+    assert!(said.contains(&format!("another parc serve (PID {}) already uses the data directory", first.pid())), "{said}");
+    drop(first);
+    // Once the first is gone, the directory is free again.
+    let again = kit::Server::start(&parc_bin(), data.path()).unwrap();
+    assert!(again.url.starts_with("http://127.0.0.1:"));
+}
