@@ -301,10 +301,14 @@ pub enum HostCommand {
         #[command(flatten)]
         out: Output,
     },
-    /// Remove a host and its history.
+    /// Remove a host with its history. Refused while it has an unfinished
+    /// task, unless --cancel-tasks.
     Rm {
         /// Host id, hostname or MAC.
         host: String,
+        /// Cancel the host's unfinished task first.
+        #[arg(long)]
+        cancel_tasks: bool,
         #[command(flatten)]
         at: ServerArg,
     },

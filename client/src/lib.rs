@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, TaskDetail, TaskSummary};
+use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, HostRemoved, TaskDetail, TaskSummary};
 use parc_deploy::{Progress, Task};
 use parc_inventory::hardware::Hardware;
 use parc_inventory::registry::ImportReport;
@@ -200,9 +200,9 @@ impl Client {
         self.call(Method::PATCH, &format!("/hosts/{}", seg(key)), Body::json(edit)).await
     }
 
-    /// Removes a host.
-    pub async fn remove_host(&self, key: &str) -> Result<Host> {
-        self.call(Method::DELETE, &format!("/hosts/{}", seg(key)), Body::None).await
+    /// Removes a host; `cancel_tasks` cancels its unfinished task first.
+    pub async fn remove_host(&self, key: &str, cancel_tasks: bool) -> Result<HostRemoved> {
+        self.call(Method::DELETE, &format!("/hosts/{}?cancel_tasks={cancel_tasks}", seg(key)), Body::None).await
     }
 
     /// Imports hosts from CSV, all rows or none.

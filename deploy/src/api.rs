@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use parc_inventory::Host;
+
 use crate::task::{Hook, LogEntry, Task, TaskKind, TaskOptions};
 
 /// A request to create tasks: one per host named, and per host of the group.
@@ -53,6 +55,17 @@ pub struct TaskDetail {
     pub summary: TaskSummary,
     /// History, oldest first.
     pub log: Vec<LogEntry>,
+}
+
+/// A removed host, and the tasks cancelled for it (`--cancel-tasks`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HostRemoved {
+    /// The host as it was.
+    #[serde(flatten)]
+    pub host: Host,
+    /// Unfinished tasks cancelled before the removal.
+    #[serde(default)]
+    pub cancelled_tasks: Vec<i64>,
 }
 
 /// What the netboot environment needs to run its task.

@@ -3,7 +3,7 @@
 
 use parc_inventory::Inventory;
 
-use crate::api::{AgentDone, CreateTasks, TaskDetail, TaskSummary};
+use crate::api::{AgentDone, CreateTasks, HostRemoved, TaskDetail, TaskSummary};
 use crate::error::{Error, Result};
 use crate::store::Tasks;
 use crate::task::{NewTask, Task, TaskKind};
@@ -73,6 +73,21 @@ pub async fn cancel(tasks: &Tasks, inventory: &Inventory, id: i64) -> Result<Tas
     let t = tasks.cancel(id).await?;
     inventory.record(t.host_id, "task", &format!("task {id} cancelled")).await?;
     Ok(t)
+}
+
+/// Removes a host. Its unfinished task is cancelled first when
+/// `cancel_tasks`; otherwise the removal is refused while it has one.
+pub async fn remove_host(tasks: &Tasks, inventory: &Inventory, key: &str, cancel_tasks: bool) -> Result<HostRemoved> {
+    let host = inventory.find(key).await?;
+    let mut cancelled = Vec::new();
+    if cancel_tasks {
+        for t in tasks.list(Some(host.id), true).await? {
+            cancelled.push(cancel(tasks, inventory, t.id).await?.id);
+        }
+    }
+    let host = inventory.remove(&host.id.to_string()).await?;
+    tracing::info!(host = %host.label(), cancelled = ?cancelled, "host removed");
+    Ok(HostRemoved { host, cancelled_tasks: cancelled })
 }
 
 /// The environment reports how its task ended.

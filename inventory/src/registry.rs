@@ -97,7 +97,7 @@ impl Inventory {
         let host = self.find(key).await?;
         match sqlx::query("DELETE FROM hosts WHERE id = ?").bind(host.id).execute(&self.pool).await {
             Err(sqlx::Error::Database(e)) if e.message().contains("unfinished task") => Err(Error::Conflict(format!(
-                "{} has an unfinished task: cancel it first (`parc task list --host {}` shows it)",
+                "{} has an unfinished task: cancel it first (`parc task list --host {}` shows it), or remove with --cancel-tasks",
                 host.label(),
                 host.id
             ))),
@@ -136,7 +136,7 @@ impl Inventory {
         let (id, created) = match host_of_mac(&mut tx, s.mac).await? {
             Some(id) => (id, false),
             None => {
-                let id: i64 = sqlx::query_scalar("INSERT INTO hosts (state, created_at) VALUES ('new', ?) RETURNING id")
+                let id: i64 = sqlx::query_scalar("INSERT INTO hosts (id, state, created_at) VALUES ((SELECT high + 1 FROM host_id_high), 'new', ?) RETURNING id")
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -375,7 +375,9 @@ async fn insert(tx: &mut Transaction<'_, Sqlite>, spec: &HostSpec) -> Result<i64
         taken_hostname(tx, h, None).await?;
     }
     let uuid = spec.uuid.as_deref().map(normalise_uuid).transpose()?;
-    let id: i64 = sqlx::query_scalar("INSERT INTO hosts (hostname, uuid, state, ip, secureon, created_at) VALUES (?, ?, 'ready', ?, ?, ?) RETURNING id")
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO hosts (id, hostname, uuid, state, ip, secureon, created_at) VALUES ((SELECT high + 1 FROM host_id_high), ?, ?, 'ready', ?, ?, ?) RETURNING id",
+    )
         .bind(&spec.hostname)
         .bind(uuid)
         .bind(spec.ip.map(|a| a.to_string()))
@@ -516,6 +518,18 @@ mod tests {
         assert_eq!(inv.list(Some("bios")).await.unwrap().len(), 1);
         inv.remove("lab-a").await.unwrap();
         assert!(inv.by_mac(mac(3)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn host_ids_are_never_reused() {
+        let (_d, inv) = inventory().await;
+        let old = inv.add(HostSpec { hostname: Some("old-pc".into()), macs: vec![mac(1)], ..Default::default() }).await.unwrap();
+        inv.remove("old-pc").await.unwrap();
+        let new = inv.add(HostSpec { hostname: Some("new-pc".into()), macs: vec![mac(2)], ..Default::default() }).await.unwrap();
+        assert!(new.id > old.id, "new-pc got {} after old-pc's {}", new.id, old.id);
+        inv.remove("new-pc").await.unwrap();
+        let seen = inv.seen(&Sighting { mac: mac(3), uuid: None, arch: None }).await.unwrap();
+        assert!(seen.host.id > new.id, "a machine the proxy registers gets a fresh id too");
     }
 
     #[tokio::test]

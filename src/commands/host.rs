@@ -121,9 +121,12 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 print_host(&h);
             }
         }
-        HostCommand::Rm { host, at } => {
-            let h = client(&cfg, &at)?.remove_host(&host).await?;
-            println!("removed host {} ({})", h.id, h.label());
+        HostCommand::Rm { host, cancel_tasks, at } => {
+            let r = client(&cfg, &at)?.remove_host(&host, cancel_tasks).await?;
+            for id in &r.cancelled_tasks {
+                println!("cancelled task {id}");
+            }
+            println!("removed host {} ({})", r.host.id, r.host.label());
         }
         HostCommand::Import { file, at, out } => {
             let mut csv = Vec::new();

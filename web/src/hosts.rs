@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use parc_inventory::registry::ImportReport;
+use parc_deploy::api::HostRemoved;
 use parc_inventory::{Host, HostDetail, HostEdit, HostSpec, Mac};
 use parc_pxe::wol::{WakeReport, WakeRequest};
 use serde::Deserialize;
@@ -56,10 +57,14 @@ async fn edit(State(s): State<AppState>, Path(key): Path<String>, Json(e): Json<
     Ok(Json(s.inventory.edit(&key, e).await?))
 }
 
-async fn remove(State(s): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<Host>> {
-    let h = s.inventory.remove(&key).await?;
-    tracing::info!(host = %h.label(), "host removed");
-    Ok(Json(h))
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    cancel_tasks: bool,
+}
+
+async fn remove(State(s): State<AppState>, Path(key): Path<String>, Query(q): Query<RemoveQuery>) -> ApiResult<Json<HostRemoved>> {
+    Ok(Json(parc_deploy::orders::remove_host(&s.tasks, &s.inventory, &key, q.cancel_tasks).await?))
 }
 
 async fn import(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<ImportReport>> {
