@@ -179,6 +179,9 @@ pub enum ImageCommand {
     Delete {
         /// Image name.
         name: String,
+        /// Cancel the unfinished tasks that need it (listed) instead of refusing.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         at: Location,
     },

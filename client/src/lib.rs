@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, HostRemoved, TaskDetail, TaskSummary};
+use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, HostRemoved, ImageDeleted, TaskDetail, TaskSummary};
 use parc_deploy::{Progress, Task};
 use parc_inventory::hardware::Hardware;
 use parc_inventory::registry::ImportReport;
@@ -218,6 +218,13 @@ impl Client {
     /// The registration environment's check-in with its hardware.
     pub async fn check_in(&self, mac: &str, hw: &Hardware) -> Result<Host> {
         self.call(Method::POST, &format!("/hosts/{}/checkin", seg(mac)), Body::json(hw)).await
+    }
+
+    // Images (the platform's side; the image data goes through `parc_imaging::transport`).
+
+    /// Deletes an image; `force` cancels the unfinished tasks that need it.
+    pub async fn delete_image(&self, name: &str, force: bool) -> Result<ImageDeleted> {
+        self.call(Method::DELETE, &format!("/images/{}?force={force}", seg(name)), Body::None).await
     }
 
     // Tasks.

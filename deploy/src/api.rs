@@ -68,6 +68,13 @@ pub struct HostRemoved {
     pub cancelled_tasks: Vec<i64>,
 }
 
+/// A deleted image, and the tasks cancelled for it (`--force`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ImageDeleted {
+    /// Unfinished restores of it, cancelled before the deletion.
+    pub cancelled_tasks: Vec<i64>,
+}
+
 /// What the netboot environment needs to run its task.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AgentTask {

@@ -6,6 +6,9 @@ pub enum Error {
     /// No such task.
     #[error("no task {0} (`parc task list` shows them)")]
     NotFound(i64),
+    /// No such image.
+    #[error("no image named {0:?}")]
+    NotFoundImage(String),
     /// The token is unknown, expired, or for a finished task.
     #[error("task token refused: {0}")]
     BadToken(&'static str),

@@ -1,25 +1,44 @@
 //! Administrators' orders: the rules that turn a request into tasks, and
 //! the views of tasks with their hosts.
 
-use parc_inventory::Inventory;
+use parc_imaging::format::Manifest;
+use parc_imaging::Catalog;
+use parc_inventory::{HostState, Inventory};
 
-use crate::api::{AgentDone, CreateTasks, HostRemoved, TaskDetail, TaskSummary};
+use crate::api::{AgentDone, CreateTasks, HostRemoved, ImageDeleted, TaskDetail, TaskSummary};
 use crate::error::{Error, Result};
-use crate::store::Tasks;
-use crate::task::{NewTask, Task, TaskKind};
+use crate::store::{unix_now, Tasks};
+use crate::task::{Hook, NewTask, Task, TaskKind};
+
+/// How far in the past `--at` may be (clock skew between client and server).
+const AT_SLACK_SECS: i64 = 60;
 
 /// Boots a task may take unless told otherwise.
 pub const DEFAULT_ATTEMPTS: u32 = 3;
 
 /// Creates one task per host the request names (keys and group), each
-/// recorded in its host's events. A capture names exactly one host. A
-/// restore of an image that does not exist yet is accepted: it may be
-/// captured before the task's time, and the boot checks again.
-pub async fn create(tasks: &Tasks, inventory: &Inventory, req: &CreateTasks) -> Result<Vec<Task>> {
+/// recorded in its host's events. Everything that can be known wrong now is
+/// refused now, with the reason, rather than at the machine's boot: a bad
+/// image name, a restore of an image that does not exist or a file hook on
+/// a partition it lacks, a capture into an existing image without
+/// `replace` or into a name another task captures into, a retired host, a
+/// time in the past. A capture names exactly one host.
+pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req: &CreateTasks) -> Result<Vec<Task>> {
     if req.kind == TaskKind::Capture && (req.hosts.len() != 1 || req.group.is_some()) {
         return Err(Error::Invalid("a capture names exactly one host".into()));
     }
+    parc_imaging::repo::validate_name(&req.image).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(t) = req.not_before.filter(|t| *t < unix_now() - AT_SLACK_SECS) {
+        return Err(Error::Invalid(format!("--at {t} is in the past (Unix seconds; the server's clock says {})", unix_now())));
+    }
+    match req.kind {
+        TaskKind::Restore => check_restore(catalog, &req.image, &req.hooks).await?,
+        TaskKind::Capture => check_capture(tasks, catalog, &req.image, req.options.replace).await?,
+    }
     let hosts = inventory.select(&req.hosts, req.group.as_deref()).await?;
+    if let Some(h) = hosts.iter().find(|h| h.state == HostState::Retired) {
+        return Err(Error::Invalid(format!("{} is retired (put it back in service first: parc host edit {} --state ready)", h.label(), h.id)));
+    }
     let mut created = Vec::new();
     for h in &hosts {
         let t = tasks
@@ -39,6 +58,56 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, req: &CreateTasks) -> 
         created.push(t);
     }
     Ok(created)
+}
+
+/// A restore needs its image now, and each file hook's partition in it.
+async fn check_restore(catalog: &Catalog, image: &str, hooks: &[Hook]) -> Result<()> {
+    let (_, bytes) = catalog.manifest(image).await.map_err(|e| match e {
+        parc_imaging::Error::NoSuchImage(_) => Error::Invalid(format!("image {image:?} does not exist (parc image list shows the images; capture it first)")),
+        e => Error::Invalid(format!("image {image:?}: {e}")),
+    })?;
+    let wanted: Vec<u32> = hooks.iter().filter_map(|h| if let Hook::File { partition: Some(n), .. } = h { Some(*n) } else { None }).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let manifest = Manifest::from_bytes(&bytes).map_err(|e| Error::Invalid(format!("image {image:?}: {e}")))?;
+    let numbers: Vec<u32> = manifest.layout.iter().flat_map(|l| l.partitions.iter().map(|p| p.number)).filter(|n| *n > 0).collect();
+    match wanted.iter().find(|n| !numbers.contains(n)) {
+        Some(n) => Err(Error::Invalid(format!(
+            "--file {n}:…: image {image:?} has no partition {n} (it has {})",
+            if numbers.is_empty() { "no partition table".to_string() } else { numbers.iter().map(u32::to_string).collect::<Vec<_>>().join(", ") }
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A capture may not overwrite an image unasked, nor race another capture.
+async fn check_capture(tasks: &Tasks, catalog: &Catalog, image: &str, replace: bool) -> Result<()> {
+    if !replace && catalog.get(image).await.is_ok() {
+        return Err(Error::Invalid(format!("image {image:?} already exists: capture with --replace to overwrite it, or choose another name")));
+    }
+    if let Some(t) = tasks.list(None, true).await?.into_iter().find(|t| t.kind == TaskKind::Capture && t.image == image) {
+        return Err(Error::Conflict(format!("task {} already captures into {image:?} (parc task cancel {} first, or choose another name)", t.id, t.id)));
+    }
+    Ok(())
+}
+
+/// Deletes an image. Refused while unfinished tasks need it, unless
+/// `force`, which cancels them first; returns the tasks cancelled.
+pub async fn delete_image(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, name: &str, force: bool) -> Result<ImageDeleted> {
+    let mut cancelled = Vec::new();
+    if force {
+        for t in tasks.list(None, true).await?.into_iter().filter(|t| t.kind == TaskKind::Restore && t.image == name) {
+            cancelled.push(cancel(tasks, inventory, t.id).await?.id);
+        }
+    }
+    catalog.delete(name).await.map_err(|e| match e {
+        parc_imaging::Error::NoSuchImage(_) => Error::NotFoundImage(name.to_string()),
+        parc_imaging::Error::InUse(_) => Error::Conflict(format!("image {name:?} is needed by an unfinished task (`parc task list` shows it; --force cancels it)")),
+        e => Error::Invalid(e.to_string()),
+    })?;
+    tracing::info!(image = %name, cancelled = ?cancelled, "image deleted");
+    Ok(ImageDeleted { cancelled_tasks: cancelled })
 }
 
 async fn label(inventory: &Inventory, host_id: i64) -> Result<String> {

@@ -39,7 +39,7 @@ pub enum Error {
     BadManifest(String),
     #[error("no image named {0:?}")]
     NoSuchImage(String),
-    #[error("image {0:?} is needed by an unfinished task (cancel it first: `parc task list`)")]
+    #[error("image {0:?} is needed by an unfinished task (`parc task list` shows it; `parc image delete --force` cancels it)")]
     InUse(String),
     #[error("an image named {0:?} already exists (delete it first, or capture with --replace)")]
     ImageExists(String),

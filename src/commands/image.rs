@@ -122,9 +122,17 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        ImageCommand::Delete { name, at } => {
-            let remote = open_location(&cfg, &at, Mode::Existing).await?;
-            remote.delete(&name).await?;
+        ImageCommand::Delete { name, force, at } => {
+            let done = match &at.store {
+                Some(dir) => {
+                    let d = crate::data::open(dir, Mode::Existing).await?;
+                    parc_deploy::orders::delete_image(&d.tasks, &d.inventory, d.repo.catalog(), &name, force).await?
+                }
+                None => parc_client::Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?.delete_image(&name, force).await?,
+            };
+            for id in &done.cancelled_tasks {
+                println!("cancelled task {id}");
+            }
             println!("deleted {name:?}; run `parc store gc` to free its chunks");
         }
         ImageCommand::Verify { name, parallel, at, out } => {

@@ -121,20 +121,49 @@ fn boot_script_carries_the_task_and_its_token_until_it_succeeds() {
 }
 
 #[test]
-fn a_missing_image_fails_at_boot_and_a_window_keeps_a_task_waiting() {
+fn bad_orders_are_refused_when_given_and_a_window_keeps_a_task_waiting() {
     if !prerequisites() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let s = server(tmp.path());
     parc(&s, &["host", "add", "--hostname", "lab-c", "--mac", "52:54:00:00:00:0c"]);
-    let t = parc_json(&s, &["task", "restore", "lab-c", "--image", "nosuch"]);
-    let id = t[0]["id"].as_i64().unwrap();
-    let sc = script(&s, "52-54-00-00-00-0c");
-    assert!(sc.contains("sanboot") && !sc.contains("parc.token"), "the machine boots locally:\n{sc}");
-    let shown = parc_json(&s, &["task", "show", &id.to_string()]);
-    assert_eq!(shown["state"], "failed");
-    assert!(shown["error"].as_str().unwrap().contains("image \"nosuch\" does not exist"), "{shown:#}");
+    parc(&s, &["host", "add", "--hostname", "lab-f", "--mac", "52:54:00:00:00:0f"]);
+    parc(&s, &["host", "add", "--hostname", "lab-old", "--mac", "52:54:00:00:00:1f"]);
+    parc(&s, &["host", "edit", "lab-old", "--state", "retired"]);
+    let img = tmp.path().join("golden.raw");
+    std::fs::write(&img, kit::pseudo_random(2 << 20, 5)).unwrap();
+    parc(&s, &["image", "capture", img.to_str().unwrap(), "--name", "nosuch-yet", "--raw"]);
+    let motd = tmp.path().join("motd");
+    std::fs::write(&motd, "hello\n").unwrap();
+    let file_hook = format!("9:/etc/motd={}", motd.display());
+    let refused = |args: &[&str], why: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &s.url]).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.contains(why), "parc {args:?} should be refused with {why:?}: {said}");
+    };
+    refused(&["task", "restore", "lab-c", "--image", "nosuch"], "image \"nosuch\" does not exist");
+    refused(&["task", "restore", "lab-c", "--image", "../etc"], "invalid image name");
+    refused(&["task", "restore", "lab-c", "--image", "nosuch-yet", "--file", &file_hook], "has no partition 9");
+    refused(&["task", "restore", "lab-old", "--image", "nosuch-yet"], "lab-old is retired");
+    refused(&["task", "restore", "lab-c", "--image", "nosuch-yet", "--at", "2020-01-01 10:00"], "is in the past");
+    refused(&["task", "restore", "lab-c", "--image", "nosuch-yet", "--window", "25:00-26:00"], "");
+    refused(&["task", "capture", "lab-c", "--image", "nosuch-yet"], "already exists: capture with --replace");
+    let t = parc_json(&s, &["task", "capture", "lab-c", "--image", "fresh"]);
+    let cap = t[0]["id"].as_i64().unwrap();
+    refused(&["task", "capture", "lab-f", "--image", "fresh"], &format!("task {cap} already captures into \"fresh\""));
+    parc(&s, &["task", "cancel", &cap.to_string()]);
+    assert!(parc_json(&s, &["task", "list"]).as_array().unwrap().is_empty(), "refused orders left no task behind");
+
+    // An image that a pending restore needs is deleted only with --force,
+    // which cancels (and lists) those tasks.
+    let t = parc_json(&s, &["task", "restore", "lab-f", "--image", "nosuch-yet"]);
+    let r = t[0]["id"].as_i64().unwrap();
+    refused(&["image", "delete", "nosuch-yet"], "--force cancels it");
+    let out = parc(&s, &["image", "delete", "nosuch-yet", "--force"]);
+    assert!(out.contains(&format!("cancelled task {r}")) && out.contains("deleted \"nosuch-yet\""), "{out}");
+    assert_eq!(parc_json(&s, &["task", "show", &r.to_string()])["state"], "cancelled");
+    parc(&s, &["image", "capture", img.to_str().unwrap(), "--name", "nosuch", "--raw"]);
 
     // A window that starts in two hours: nothing starts now.
     let now = chrono::Local::now();
@@ -147,7 +176,7 @@ fn a_missing_image_fails_at_boot_and_a_window_keeps_a_task_waiting() {
     let shown = parc_json(&s, &["task", "show", &id.to_string()]);
     assert_eq!(shown["state"], "pending", "outside its window the task waits: {shown:#}");
     assert!(shown["woken_at"].is_null());
-    let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "x", "--server", &s.url]).output().unwrap();
+    let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "nosuch", "--server", &s.url]).output().unwrap();
     assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains(&format!("already has task {id} unfinished")));
 
     // A host with an unfinished task stays; once it is finished, the host

@@ -72,7 +72,7 @@ fn inventory_status(e: &parc_inventory::Error) -> StatusCode {
 fn task_status(e: &parc_deploy::Error) -> StatusCode {
     use parc_deploy::Error as E;
     match e {
-        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::NotFound(_) | E::NotFoundImage(_) => StatusCode::NOT_FOUND,
         E::BadToken(_) => StatusCode::UNAUTHORIZED,
         E::Conflict(_) => StatusCode::CONFLICT,
         E::Invalid(_) => StatusCode::BAD_REQUEST,

@@ -2,7 +2,7 @@
 //! commit), image listing and deletion, manifest and chunk downloads.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -51,10 +51,14 @@ async fn show(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<
     Ok(Json(s.repo.catalog().get(&name).await?))
 }
 
-async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    s.repo.catalog().delete(&name).await?;
-    tracing::info!(image = %name, "image deleted");
-    Ok(StatusCode::NO_CONTENT)
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn delete(State(s): State<AppState>, Path(name): Path<String>, Query(q): Query<DeleteQuery>) -> ApiResult<Json<parc_deploy::api::ImageDeleted>> {
+    Ok(Json(parc_deploy::orders::delete_image(&s.tasks, &s.inventory, s.repo.catalog(), &name, q.force).await?))
 }
 
 async fn manifest(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {

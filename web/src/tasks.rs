@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn create(State(s): State<AppState>, Json(req): Json<CreateTasks>) -> ApiResult<(StatusCode, Json<Vec<Task>>)> {
-    Ok((StatusCode::CREATED, Json(orders::create(&s.tasks, &s.inventory, &req).await?)))
+    Ok((StatusCode::CREATED, Json(orders::create(&s.tasks, &s.inventory, s.repo.catalog(), &req).await?)))
 }
 
 #[derive(Deserialize)]
