@@ -97,8 +97,8 @@ pub struct Output {
 #[derive(Args, Debug, Clone)]
 pub struct Transfer {
     /// Chunk transfers in flight at once [config: imaging.parallel, default 8].
-    #[arg(long)]
-    pub parallel: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub parallel: Option<u16>,
     /// Cap the rate, e.g. 50M (bytes per second): source reads for a
     /// capture, downloads for a restore.
     #[arg(long, value_parser = parc_imaging::units::parse_bytes)]
@@ -124,7 +124,7 @@ pub enum ImageCommand {
         #[arg(long)]
         raw: bool,
         /// zstd level for new chunks (1-22) [config: imaging.level, default 3].
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=22))]
         level: Option<i32>,
         #[command(flatten)]
         transfer: Transfer,
@@ -190,8 +190,8 @@ pub enum ImageCommand {
         /// Image name.
         name: String,
         /// Chunk downloads in flight at once.
-        #[arg(long)]
-        parallel: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        parallel: Option<u16>,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]

@@ -155,7 +155,12 @@ fn piece_len(p: &Piece) -> usize {
 /// Captures `source` into `remote` as `opts.name`.
 pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions, progress: &dyn Progress) -> Result<CaptureReport> {
     let started = Instant::now();
+    // The cheap refusals first, before the source is read.
+    crate::repo::validate_name(&opts.name)?;
     let (file, size) = open_source(source)?;
+    if size == 0 {
+        return Err(Error::Source { path: source.display().to_string(), message: "is empty (0 bytes): nothing to capture; name the disk or image file that holds the data".into() });
+    }
     let (layout, used, warnings) = if opts.raw {
         (None, vec![(0, size)], Vec::new())
     } else {

@@ -53,6 +53,8 @@ pub enum Error {
     Db(sqlx::Error),
     #[error("server {url}: {message}")]
     Server { url: String, status: Option<u16>, message: String },
+    #[error("source {path}: {message}")]
+    Source { path: String, message: String },
     #[error("target {path}: {message}")]
     Target { path: String, message: String },
     #[error("restored data does not match the manifest's root hash {0}; the target is not a faithful copy")]

@@ -35,6 +35,19 @@ impl FromStr for Mac {
     }
 }
 
+impl Mac {
+    /// Why this cannot be a network card's own address (broadcast, all
+    /// zeros, or multicast), or `None` when it can.
+    pub fn not_unicast(&self) -> Option<&'static str> {
+        match self.0 {
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff] => Some("the broadcast address"),
+            [0, 0, 0, 0, 0, 0] => Some("all zeros"),
+            [first, ..] if first & 1 == 1 => Some("a multicast address"),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [a, b, c, d, e, g] = self.0;
@@ -64,6 +77,13 @@ impl<'de> serde::Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unicast_addresses_name_a_card() {
+        for (m, why) in [("ff:ff:ff:ff:ff:ff", Some("the broadcast address")), ("00:00:00:00:00:00", Some("all zeros")), ("01:00:5e:00:00:01", Some("a multicast address")), ("52:54:00:12:34:56", None)] {
+            assert_eq!(m.parse::<Mac>().unwrap().not_unicast(), why, "{m}");
+        }
+    }
 
     #[test]
     fn parses_the_usual_spellings() {

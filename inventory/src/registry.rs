@@ -130,6 +130,9 @@ impl Inventory {
     /// Records that the boot services saw a machine: creates it (state
     /// `new`) the first time, and keeps UUID, architecture and times current.
     pub async fn seen(&self, s: &Sighting) -> Result<Seen> {
+        if let Some(why) = s.mac.not_unicast() {
+            return Err(Error::Invalid(format!("MAC {} is {why}: not a machine's card", s.mac)));
+        }
         let now = unix_now();
         let uuid = s.uuid.as_deref().map(normalise_uuid).transpose()?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -330,7 +333,7 @@ async fn resolve(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<Option<
     if let Ok(id) = key.parse::<i64>() {
         return Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?);
     }
-    Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ?").bind(key).fetch_optional(&mut *conn).await?)
+    Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ? COLLATE NOCASE").bind(key).fetch_optional(&mut *conn).await?)
 }
 
 async fn host_of_mac(conn: &mut sqlx::SqliteConnection, mac: Mac) -> Result<Option<i64>> {
@@ -423,7 +426,8 @@ async fn apply_edit(tx: &mut Transaction<'_, Sqlite>, id: i64, e: &HostEdit) -> 
 }
 
 async fn taken_hostname(tx: &mut Transaction<'_, Sqlite>, name: &str, except: Option<i64>) -> Result<()> {
-    let other: Option<i64> = sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ?").bind(name).fetch_optional(&mut **tx).await?;
+    // As DNS does: LAB-A and lab-a are one name.
+    let other: Option<i64> = sqlx::query_scalar("SELECT id FROM hosts WHERE hostname = ? COLLATE NOCASE").bind(name).fetch_optional(&mut **tx).await?;
     match other {
         Some(o) if Some(o) != except => Err(Error::Conflict(format!("hostname {name:?} already belongs to host {o}"))),
         _ => Ok(()),
@@ -432,6 +436,9 @@ async fn taken_hostname(tx: &mut Transaction<'_, Sqlite>, name: &str, except: Op
 
 async fn set_macs(tx: &mut Transaction<'_, Sqlite>, id: i64, macs: &[Mac]) -> Result<()> {
     for mac in macs {
+        if let Some(why) = mac.not_unicast() {
+            return Err(Error::Invalid(format!("MAC {mac} is {why}: a host's MAC is its network card's own (unicast) address")));
+        }
         if let Some(other) = host_of_mac(tx, *mac).await? {
             if other != id {
                 return Err(Error::Conflict(format!("MAC {mac} already belongs to host {other}")));
@@ -518,6 +525,21 @@ mod tests {
         assert_eq!(inv.list(Some("bios")).await.unwrap().len(), 1);
         inv.remove("lab-a").await.unwrap();
         assert!(inv.by_mac(mac(3)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn macs_must_be_unicast_and_hostnames_ignore_case() {
+        let (_d, inv) = inventory().await;
+        for bad in ["ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "01:00:5e:00:00:01"] {
+            let e = inv.add(HostSpec { macs: vec![bad.parse().unwrap()], ..Default::default() }).await.unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("unicast"), "{e}");
+        }
+        assert!(inv.seen(&Sighting { mac: "ff:ff:ff:ff:ff:ff".parse().unwrap(), uuid: None, arch: None }).await.is_err());
+        assert!(inv.list(None).await.unwrap().is_empty(), "nothing was registered");
+        inv.add(HostSpec { hostname: Some("Lab-A".into()), macs: vec![mac(1)], ..Default::default() }).await.unwrap();
+        let dup = inv.add(HostSpec { hostname: Some("lab-a".into()), macs: vec![mac(2)], ..Default::default() }).await.unwrap_err().to_string();
+        assert!(dup.contains("already belongs"), "{dup}");
+        assert_eq!(inv.find("LAB-A").await.unwrap().hostname.as_deref(), Some("Lab-A"));
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             opts.replace = replace;
             opts.raw = raw;
             opts.level = level.unwrap_or(cfg.imaging.level);
-            opts.parallel = transfer.parallel.unwrap_or(cfg.imaging.parallel);
+            opts.parallel = transfer.parallel.map_or(cfg.imaging.parallel, usize::from);
             opts.rate_limit = transfer.limit_rate;
             let bars = Bars::new(out.json);
             let r = parc_imaging::capture(&source, &remote, &opts, &bars)
@@ -49,7 +49,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
         }
         ImageCommand::Restore { name, target, full, grow, transfer, at, out } => {
             let remote = open_location(&cfg, &at, Mode::Existing).await?;
-            let opts = RestoreOptions { full, grow, parallel: transfer.parallel.unwrap_or(cfg.imaging.parallel), rate_limit: transfer.limit_rate };
+            let opts = RestoreOptions { full, grow, parallel: transfer.parallel.map_or(cfg.imaging.parallel, usize::from), rate_limit: transfer.limit_rate };
             let bars = Bars::new(out.json);
             let r = parc_imaging::restore(&name, &target, &remote, &opts, &bars)
                 .await
@@ -138,7 +138,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
         ImageCommand::Verify { name, parallel, at, out } => {
             let remote = open_location(&cfg, &at, Mode::Existing).await?;
             let bars = Bars::new(out.json);
-            let r = parc_imaging::verify(&name, &remote, parallel.unwrap_or(cfg.imaging.parallel), &bars).await?;
+            let r = parc_imaging::verify(&name, &remote, parallel.map_or(cfg.imaging.parallel, usize::from), &bars).await?;
             if out.json {
                 print_json(&r);
             } else {

@@ -130,9 +130,25 @@ fn bad_image_names_and_unknown_images_get_clear_errors() {
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && said.matches("ghost").count() == 1, "{args:?}: each cause once: {said}");
     }
+    // Values that cannot work are refused before anything is read or sent.
+    let empty = store.path().join("empty.raw");
+    std::fs::write(&empty, b"").unwrap();
+    for (args, why) in [
+        (vec!["image", "capture", s(&empty), "--name", "e", "--store", s(store.path())], "is empty (0 bytes)"),
+        (vec!["image", "capture", s(&empty), "--name", "e", "--level", "23", "--store", s(store.path())], "23 is not in 1..=22"),
+        (vec!["image", "capture", s(&empty), "--name", "e", "--parallel", "0", "--store", s(store.path())], "0 is not in 1..=1024"),
+        (vec!["image", "list", "--server", "parc.example:7420"], "not a server URL"),
+    ] {
+        let out = parc(&args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.contains(why), "{args:?}: {said}");
+    }
     let out = parc(&["image", "list", "--server", "http://127.0.0.1:9"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("127.0.0.1:9") && said.contains("gave up after"), "{said}");
+    assert_eq!(said.lines().count(), 1, "one clear line, no colours, no line per retry: {said}");
+    assert!(!said.contains('\u{1b}'), "{said}");
 }
 
 #[test]

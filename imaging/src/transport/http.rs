@@ -40,6 +40,10 @@ struct Missing {
 impl HttpRemote {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:7420`).
     pub fn new(base: &str) -> Result<Self> {
+        // Refused at once: retrying a URL without a scheme cannot help.
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::Server { url: base.into(), status: None, message: "not a server URL: give one such as http://parc.example:7420".into() });
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
@@ -81,7 +85,8 @@ impl HttpRemote {
                 }
                 Err(e) => last = describe_reqwest(&e),
             }
-            tracing::warn!(%url, attempt, error = %last, "request failed; retrying");
+            // The final error says it all; each retry only with --log debug.
+            tracing::debug!(%url, attempt, error = %last, "request failed; retrying");
         }
         Err(Error::Server { url, status: None, message: format!("gave up after {ATTEMPTS} attempts: {last}") })
     }
