@@ -120,12 +120,17 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 /// Makes an ext4 filesystem image of `size` bytes holding `dir`, with fixed
 /// UUID and hash seed so that two images of similar trees lay out alike.
 pub fn mkfs_ext4(dir: &Path, image: &Path, size: u64) -> Result<(), String> {
+    mkfs_ext4_blocks(dir, image, size, 4096)
+}
+
+/// The same with another block size (1024, 2048 or 4096 bytes).
+pub fn mkfs_ext4_blocks(dir: &Path, image: &Path, size: u64, block: u32) -> Result<(), String> {
     require_tool("mkfs.ext4", "e2fsprogs")?;
     let _ = fs::remove_file(image);
     let f = fs::File::create(image).map_err(|e| e.to_string())?;
     f.set_len(size).map_err(|e| e.to_string())?;
     run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-b", "4096", "-U", "6f1c1e8e-4d2b-4f43-9a55-1c2d3e4f5a6b"])
+        .args(["-q", "-F", "-b", &block.to_string(), "-U", "6f1c1e8e-4d2b-4f43-9a55-1c2d3e4f5a6b"])
         .args(["-E", "hash_seed=0b7c5a4e-9f1d-4c2b-8a3e-5d6f7a8b9c0d,root_owner=0:0"])
         .arg("-d")
         .arg(dir)

@@ -260,6 +260,11 @@ fn restore_onto_a_larger_disk_moves_the_gpt_backup_and_a_too_small_one_is_refuse
 
 /// A 256 MiB GPT disk: a 32 MiB ESP, then ext4 to the end holding 30 MiB of files.
 fn make_small_gpt_ext4(dir: &Path) -> (PathBuf, PathBuf, u64, u64) {
+    make_small_gpt_ext4_blocks(dir, 4096)
+}
+
+/// The same with ext4 blocks of `block` bytes.
+fn make_small_gpt_ext4_blocks(dir: &Path, block: u32) -> (PathBuf, PathBuf, u64, u64) {
     tool("resize2fs", "e2fsprogs");
     let disk = dir.join("small.img");
     std::fs::File::create(&disk).unwrap().set_len(256 * MIB).unwrap();
@@ -268,7 +273,7 @@ fn make_small_gpt_ext4(dir: &Path) -> (PathBuf, PathBuf, u64, u64) {
     let tree = dir.join("tree");
     kit::copy_files(&[Path::new("/usr/share/doc")], &tree, 30 * MIB).unwrap();
     let root = dir.join("root");
-    kit::mkfs_ext4(&tree, &root, size).unwrap();
+    kit::mkfs_ext4_blocks(&tree, &root, size, block).unwrap();
     kit::write_into(&disk, start, &root).unwrap();
     (disk, tree, start, size)
 }
@@ -311,8 +316,30 @@ fn shrink_fits_a_smaller_disk_when_the_data_fits_and_refuses_otherwise() {
     let out = parc(&["image", "restore", "small", s(&tiny), "--store", st]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("bytes are missing"), "{err}");
+    assert!(err.contains("are missing") && err.contains(" bytes)"), "sizes in human units with the exact bytes: {err}");
     assert!(std::fs::read(&tiny).unwrap() == old, "a refused restore changed the target");
+}
+
+#[test]
+fn shrink_counts_the_filesystems_own_block_size() {
+    // 30 MiB of files fit a 96 MiB partition whatever the block size; the
+    // minimum resize2fs reports is in the filesystem's blocks, and reading
+    // it as 4 KiB blocks asked four times too much of a 1 KiB filesystem.
+    for block in [1024u32, 2048, 4096] {
+        let work = scratch();
+        let (disk, tree, _, _) = make_small_gpt_ext4_blocks(work.path(), block);
+        let store = scratch();
+        let st = s(store.path());
+        parc_json(&["image", "capture", s(&disk), "--name", "small", "--store", st]);
+        let smaller = work.path().join("smaller.img");
+        std::fs::File::create(&smaller).unwrap().set_len(128 * MIB).unwrap();
+        let out = parc(&["image", "restore", "small", s(&smaller), "--store", st, "--json"]);
+        assert!(out.status.success(), "{block}-byte blocks: {}", String::from_utf8_lossy(&out.stderr));
+        let (_, size) = check_ext4_partition(&smaller, &tree, work.path());
+        assert!(size < 100 * MIB, "{block}-byte blocks: partition 2 is {size} bytes");
+        let info = kit::run(Command::new("dumpe2fs").arg("-h").arg(work.path().join("part.out"))).unwrap();
+        assert!(info.lines().any(|l| l.starts_with("Block size") && l.ends_with(&block.to_string())), "{info}");
+    }
 }
 
 #[test]

@@ -59,9 +59,11 @@ pub fn shrink_filesystem(scratch: &Path, p: &ShrinkPlan) -> Result<(), String> {
             run(Command::new("e2fsck").args(["-f", "-y"]).arg(&dev.0), &[0, 1])?;
             let min = run(Command::new("resize2fs").arg("-P").arg(&dev.0), &[0])?;
             let blocks: u64 = min.lines().find_map(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse().ok()).ok_or("resize2fs -P said nothing")?;
-            let block = 4096.max(block_size(&dev.0)?);
-            if blocks * block > p.new_size {
-                return Err(format!("partition {} needs at least {} bytes, {} bytes are missing", p.number, blocks * block, blocks * block - p.new_size));
+            // resize2fs -P counts the filesystem's own blocks (1, 2 or 4 KiB).
+            let need = blocks * block_size(&dev.0)?;
+            if need > p.new_size {
+                let bytes = |n: u64| format!("{} ({n} bytes)", crate::units::human(n));
+                return Err(format!("partition {} needs at least {}, {} are missing", p.number, bytes(need), bytes(need - p.new_size)));
             }
             run(Command::new("resize2fs").arg(&dev.0).arg(format!("{}K", p.new_size / 1024)), &[0])?;
         }
