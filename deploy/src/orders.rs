@@ -39,14 +39,17 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req
     if let Some(h) = hosts.iter().find(|h| h.state == HostState::Retired) {
         return Err(Error::Invalid(format!("{} is retired (put it back in service first: parc host edit {} --state ready)", h.label(), h.id)));
     }
+    // Every host's hooks before any task, so a host that cannot take them
+    // (no registry hostname, say) leaves no half-made order behind.
+    let per_host = hosts.iter().enumerate().map(|(i, h)| hooks_for(&req.hooks, h, i + 1, hosts.len())).collect::<Result<Vec<_>>>()?;
     let mut created = Vec::new();
-    for h in &hosts {
+    for (h, hooks) in hosts.iter().zip(per_host) {
         let t = tasks
             .create(NewTask {
                 kind: req.kind,
                 host_id: h.id,
                 image: req.image.clone(),
-                hooks: req.hooks.clone(),
+                hooks,
                 options: req.options.clone(),
                 not_before: req.not_before,
                 window: req.window.clone(),
@@ -58,6 +61,41 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req
         created.push(t);
     }
     Ok(created)
+}
+
+/// One host's hooks: a `hostname` hook is a template, rendered with the
+/// host's registry fields (`{{ hostname }}`, `{{ id }}`, `{{ mac }}` with
+/// dashes) and its 1-based place `{{ n }}` among the hosts ordered by id.
+/// One literal name for several hosts would name them all alike: refused.
+fn hooks_for(hooks: &[Hook], host: &parc_inventory::Host, n: usize, count: usize) -> Result<Vec<Hook>> {
+    hooks
+        .iter()
+        .map(|h| match h {
+            Hook::Hostname { name } => {
+                if count > 1 && !name.contains("{{") {
+                    return Err(Error::Invalid(format!(
+                        "hostname={name} would name all {count} hosts {name}: use --hooks hostname (each host's registry name) or a template such as hostname=lab-{{{{ n }}}}"
+                    )));
+                }
+                if name.contains("hostname") && host.hostname.is_none() {
+                    return Err(Error::Invalid(format!("{}: no hostname in the registry for the hostname hook (parc host edit {} --hostname NAME)", host.label(), host.id)));
+                }
+                let ctx = minijinja::context! {
+                    hostname => host.hostname.clone().unwrap_or_default(),
+                    id => host.id,
+                    mac => host.macs.first().map(|m| m.to_string().replace(':', "-")),
+                    n => n,
+                };
+                let mut env = minijinja::Environment::new();
+                env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+                let rendered = env.render_str(name, ctx).map_err(|e| Error::Invalid(format!("hostname hook {name:?}: {e}")))?;
+                let hook = Hook::Hostname { name: rendered };
+                hook.validate().map_err(|e| e.about(&host.label()))?;
+                Ok(hook)
+            }
+            other => Ok(other.clone()),
+        })
+        .collect()
 }
 
 /// A restore needs its image now, and each file hook's partition in it.
@@ -166,4 +204,38 @@ pub async fn finish(tasks: &Tasks, inventory: &Inventory, task: &Task, done: &Ag
     inventory.record(t.host_id, "task", &format!("task {} {what}", t.id)).await?;
     tracing::info!(task = t.id, state = %t.state, "task finished");
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: i64, name: Option<&str>) -> parc_inventory::Host {
+        let spec = format!(r#"{{"id":{id},"hostname":{},"macs":["52:54:00:00:00:{id:02x}"],"uuid":null,"arch":null,"state":"ready","ip":null,"secureon":null,"groups":[],"first_seen":null,"last_seen":null,"created_at":0,"hardware":null,"hardware_at":null}}"#, name.map_or("null".to_string(), |n| format!("{n:?}")));
+        serde_json::from_str(&spec).unwrap()
+    }
+
+    fn name(hooks: Vec<Hook>) -> String {
+        match &hooks[0] {
+            Hook::Hostname { name } => name.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostname_hooks_name_each_host() {
+        let registry = Hook::parse_short("hostname").unwrap();
+        assert_eq!(name(hooks_for(&[registry.clone()], &host(7, Some("pc-07")), 1, 2).unwrap()), "pc-07");
+        let e = hooks_for(&[registry], &host(8, None), 2, 2).unwrap_err().to_string();
+        assert!(e.contains("no hostname in the registry"), "{e}");
+        let template = Hook::parse_short("hostname=lab-{{ n }}").unwrap();
+        assert_eq!(name(hooks_for(&[template.clone()], &host(8, None), 2, 2).unwrap()), "lab-2");
+        let by_mac = Hook::parse_short("hostname=pc-{{ mac }}").unwrap();
+        assert_eq!(name(hooks_for(&[by_mac], &host(9, None), 1, 1).unwrap()), "pc-52-54-00-00-00-09");
+        let literal = Hook::parse_short("hostname=pc-01").unwrap();
+        assert!(hooks_for(&[literal.clone()], &host(7, None), 1, 2).unwrap_err().to_string().contains("would name all 2 hosts pc-01"));
+        assert_eq!(name(hooks_for(&[literal], &host(7, None), 1, 1).unwrap()), "pc-01", "one host may take a literal name");
+        let bad = Hook::parse_short("hostname=lab {{ n }}").unwrap();
+        assert!(hooks_for(&[bad], &host(7, None), 1, 1).is_err(), "the rendered name is still checked");
+    }
 }

@@ -133,16 +133,18 @@ pub enum Hook {
 }
 
 impl Hook {
-    /// Parses the short form `hostname=NAME`, `ssh-key[=USER]` (user
-    /// `root` by default).
+    /// Parses the short form `hostname[=NAME]` (NAME may be a template such
+    /// as `lab-{{ n }}`; without it, each host's registry hostname),
+    /// `ssh-key[=USER]` (user `root` by default).
     pub fn parse_short(s: &str) -> Result<Hook> {
         let (k, v) = s.split_once('=').map_or((s, None), |(k, v)| (k, Some(v)));
         match (k.trim(), v.map(str::trim)) {
+            ("hostname", None) => Ok(Hook::Hostname { name: "{{ hostname }}".into() }),
             ("hostname", Some(n)) if !n.is_empty() => Ok(Hook::Hostname { name: n.to_string() }),
             ("ssh-key", None) => Ok(Hook::SshKey { user: "root".into() }),
             ("ssh-key", Some(u)) if !u.is_empty() => Ok(Hook::SshKey { user: u.to_string() }),
             _ => Err(Error::Invalid(format!(
-                "unknown hook {s:?} (short forms: hostname=NAME, ssh-key[=USER]; files and scripts have their own flags)"
+                "unknown hook {s:?} (short forms: hostname[=NAME], ssh-key[=USER]; files and scripts have their own flags)"
             ))),
         }
     }

@@ -241,3 +241,32 @@ fn the_agent_restores_onto_a_disk_and_reports() {
     assert!(text.contains("  hardware    (reported ") && text.contains(&format!("    cpu       {cpus} x ")) && text.contains("    memory    "), "{text}");
     assert!(text.contains("    system    ") && text.contains("    serial    "), "{text}");
 }
+
+#[test]
+fn group_restores_name_each_host_from_the_registry_or_a_template() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server(tmp.path());
+    let img = tmp.path().join("golden.raw");
+    std::fs::write(&img, kit::pseudo_random(1 << 20, 9)).unwrap();
+    parc(&s, &["image", "capture", img.to_str().unwrap(), "--name", "golden", "--raw"]);
+    parc(&s, &["host", "add", "--hostname", "pc-a", "--mac", "52:54:00:00:01:01", "--group", "lab"]);
+    parc(&s, &["host", "add", "--hostname", "pc-b", "--mac", "52:54:00:00:01:02", "--group", "lab"]);
+    let names = |tasks: &Value| -> Vec<String> { tasks.as_array().unwrap().iter().map(|t| t["hooks"][0]["name"].as_str().unwrap().to_string()).collect() };
+    let t = parc_json(&s, &["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname"]);
+    assert_eq!(names(&t), ["pc-a", "pc-b"]);
+    for t in t.as_array().unwrap() {
+        parc(&s, &["task", "cancel", &t["id"].as_i64().unwrap().to_string()]);
+    }
+    let t = parc_json(&s, &["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname=lab-{{ n }}"]);
+    assert_eq!(names(&t), ["lab-1", "lab-2"]);
+    for t in t.as_array().unwrap() {
+        parc(&s, &["task", "cancel", &t["id"].as_i64().unwrap().to_string()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname=pc-01", "--server", &s.url]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("would name all 2 hosts pc-01"), "{said}");
+    assert!(parc_json(&s, &["task", "list"]).as_array().unwrap().is_empty());
+}
