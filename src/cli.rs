@@ -299,6 +299,12 @@ pub enum HostCommand {
         /// New state: new (registers again at next boot), ready, retired.
         #[arg(long)]
         state: Option<String>,
+        /// Forget the host's IPv4 address.
+        #[arg(long, conflicts_with = "ip")]
+        clear_ip: bool,
+        /// Take the host out of every group.
+        #[arg(long, conflicts_with = "groups")]
+        clear_groups: bool,
         #[command(flatten)]
         at: ServerArg,
         #[command(flatten)]
@@ -459,10 +465,16 @@ pub enum TaskCommand {
         #[command(flatten)]
         out: Output,
     },
-    /// Cancel an unfinished task.
+    /// Cancel tasks: by id, or every unfinished task of hosts or a group.
     Cancel {
-        /// Task id.
-        id: i64,
+        /// Task ids.
+        ids: Vec<i64>,
+        /// Every unfinished task of this host (id, hostname or MAC; repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Every unfinished task of this group's hosts.
+        #[arg(long)]
+        group: Option<String>,
         #[command(flatten)]
         at: ServerArg,
     },

@@ -135,6 +135,9 @@ pub struct HostEdit {
     pub state: Option<HostState>,
     /// New SecureOn password.
     pub secureon: Option<Mac>,
+    /// Forget the IPv4 address.
+    #[serde(default)]
+    pub clear_ip: bool,
 }
 
 /// What the boot services saw of a machine's firmware.

@@ -268,6 +268,7 @@ impl Inventory {
                         groups: Some(spec.groups.clone()),
                         state: None,
                         secureon: spec.secureon,
+                        clear_ip: false,
                     };
                     apply_edit(&mut tx, id, &edit).await.map_err(at_line)?;
                     event(&mut tx, id, "edit", "updated by CSV import").await?;
@@ -307,6 +308,8 @@ fn describe_edit(e: &HostEdit) -> String {
     }
     if let Some(ip) = &e.ip {
         parts.push(format!("ip={ip}"));
+    } else if e.clear_ip {
+        parts.push("ip=(none)".into());
     }
     if let Some(g) = &e.groups {
         parts.push(format!("groups={}", g.join(",")));
@@ -404,6 +407,8 @@ async fn apply_edit(tx: &mut Transaction<'_, Sqlite>, id: i64, e: &HostEdit) -> 
     }
     if let Some(ip) = e.ip {
         sqlx::query("UPDATE hosts SET ip = ? WHERE id = ?").bind(ip.to_string()).bind(id).execute(&mut **tx).await?;
+    } else if e.clear_ip {
+        sqlx::query("UPDATE hosts SET ip = NULL WHERE id = ?").bind(id).execute(&mut **tx).await?;
     }
     if let Some(s) = e.state {
         sqlx::query("UPDATE hosts SET state = ? WHERE id = ?").bind(s.as_str()).bind(id).execute(&mut **tx).await?;

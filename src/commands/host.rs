@@ -100,16 +100,17 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 println!("added host {} ({})", h.id, h.label());
             }
         }
-        HostCommand::Edit { host, fields, state, at, out } => {
+        HostCommand::Edit { host, fields, state, clear_ip, clear_groups, at, out } => {
             let HostFields { hostname, macs: m, uuid, ip, groups, secureon: pw } = fields;
             let edit = HostEdit {
                 hostname,
                 macs: if m.is_empty() { None } else { Some(macs(&m)?) },
                 uuid,
                 ip,
-                groups: if groups.is_empty() { None } else { Some(groups) },
+                groups: if clear_groups { Some(Vec::new()) } else if groups.is_empty() { None } else { Some(groups) },
                 state: state.as_deref().map(str::parse).transpose()?,
                 secureon: secureon(&pw)?,
+                clear_ip,
             };
             if edit == HostEdit::default() {
                 bail!("nothing to change (see `parc host edit --help`)");

@@ -145,9 +145,29 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        TaskCommand::Cancel { id, at } => {
-            let t = client(&cfg, &at)?.cancel_task(id).await?;
-            println!("task {} cancelled", t.id);
+        TaskCommand::Cancel { ids, hosts, group, at } => {
+            let api = client(&cfg, &at)?;
+            let mut all = ids;
+            let mut keys = hosts;
+            if let Some(g) = &group {
+                let members = api.hosts(Some(g)).await?;
+                if members.is_empty() {
+                    bail!("group {g:?} has no hosts");
+                }
+                keys.extend(members.iter().map(|h| h.id.to_string()));
+            }
+            for k in &keys {
+                all.extend(api.tasks(Some(k), false).await?.into_iter().map(|t| t.task.id));
+            }
+            if all.is_empty() {
+                bail!("nothing to cancel: name task ids, --host or --group (with unfinished tasks)");
+            }
+            all.sort_unstable();
+            all.dedup();
+            for id in all {
+                let t = api.cancel_task(id).await?;
+                println!("task {} cancelled", t.id);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

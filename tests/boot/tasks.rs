@@ -265,8 +265,16 @@ fn group_restores_name_each_host_from_the_registry_or_a_template() {
     for t in t.as_array().unwrap() {
         parc(&s, &["task", "cancel", &t["id"].as_i64().unwrap().to_string()]);
     }
+    // Several at once: every unfinished task of a group.
+    parc_json(&s, &["task", "restore", "--group", "lab", "--image", "golden"]);
+    let out = parc(&s, &["task", "cancel", "--group", "lab"]);
+    assert_eq!(out.lines().filter(|l| l.ends_with(" cancelled")).count(), 2, "{out}");
     let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname=pc-01", "--server", &s.url]).output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("would name all 2 hosts pc-01"), "{said}");
     assert!(parc_json(&s, &["task", "list"]).as_array().unwrap().is_empty());
+    // Fields can be emptied again.
+    parc(&s, &["host", "edit", "pc-a", "--ip", "198.18.7.7"]);
+    let h = parc_json(&s, &["host", "edit", "pc-a", "--clear-ip", "--clear-groups"]);
+    assert!(h["ip"].is_null() && h["groups"].as_array().unwrap().is_empty(), "{h:#}");
 }
