@@ -222,6 +222,9 @@ pub enum StoreCommand {
     /// Read and verify every chunk; report bad or missing chunks with the
     /// images they affect. Exits non-zero when anything is wrong.
     Check {
+        /// First drop the quarantined copies of chunks stored intact again.
+        #[arg(long)]
+        repair: bool,
         #[command(flatten)]
         dir: StoreDir,
         #[command(flatten)]

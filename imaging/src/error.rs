@@ -33,6 +33,8 @@ pub enum Error {
     Chunk(#[from] ChunkError),
     #[error("chunk {0} is not in the store")]
     MissingChunk(ChunkId),
+    #[error("chunk {id} is corrupt: {found}; its bytes are quarantined in {place}. Capturing a machine that holds it stores it again; then `parc store check --repair` empties the quarantine")]
+    Quarantined { id: ChunkId, found: String, place: String },
     #[error("image {image:?}: {cause}")]
     InImage { image: String, cause: Box<Error> },
     #[error("invalid manifest: {0}")]

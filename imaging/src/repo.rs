@@ -380,10 +380,44 @@ impl Repository {
             }
             for (id, images) in &refs {
                 if !stored.contains(id) {
-                    r.problems.push(CheckProblem { chunk: *id, problem: "missing".into(), images: images.clone() });
+                    let problem = match crate::store::quarantined_error(&*store, id)? {
+                        Some(e) => e.to_string(),
+                        None => "missing".into(),
+                    };
+                    r.problems.push(CheckProblem { chunk: *id, problem, images: images.clone() });
                 }
             }
             r.problems.sort_by(|a, b| a.images.cmp(&b.images).then(a.chunk.cmp(&b.chunk)));
+            Ok(r)
+        })
+        .await
+    }
+}
+
+/// What `repair_quarantine` did.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    /// Quarantined copies dropped: a good copy is stored again.
+    pub dropped: Vec<ChunkId>,
+    /// Still quarantined: no good copy yet.
+    pub remaining: Vec<ChunkId>,
+}
+
+impl Repository {
+    /// Drops the quarantined copy of every chunk that is stored (and
+    /// verified) again; the others stay, as evidence, until then.
+    pub async fn repair_quarantine(&self) -> Result<RepairReport> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut r = RepairReport::default();
+            for id in store.list_quarantined()? {
+                if store.contains(&id)? && get_verified(&*store, &id).is_ok() {
+                    store.drop_quarantined(&id)?;
+                    r.dropped.push(id);
+                } else {
+                    r.remaining.push(id);
+                }
+            }
             Ok(r)
         })
         .await

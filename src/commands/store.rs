@@ -24,9 +24,20 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        StoreCommand::Check { dir, out } => {
+        StoreCommand::Check { repair, dir, out } => {
             let dir = dir.store.unwrap_or(cfg.server.data_dir);
             let repo = crate::data::open(&dir, crate::data::Mode::Existing).await?.repo;
+            if repair {
+                let fixed = repo.repair_quarantine().await?;
+                if !out.json {
+                    for id in &fixed.dropped {
+                        println!("chunk {id}: stored intact again; its quarantined copy is dropped");
+                    }
+                    for id in &fixed.remaining {
+                        println!("chunk {id}: still quarantined (no good copy stored yet)");
+                    }
+                }
+            }
             let r = repo.check().await?;
             if out.json {
                 print_json(&r);
@@ -40,7 +51,7 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                     r.images, r.chunks_checked, human(r.bytes_checked), r.unreferenced, r.problems.len()
                 );
                 if !r.problems.is_empty() {
-                    println!("affected images must be re-captured; corrupt chunks were moved to chunks/.quarantine");
+                    println!("affected images must be re-captured (or a machine holding the chunks captured); corrupt chunks were moved to chunks/.quarantine");
                 }
             }
             if !r.problems.is_empty() {

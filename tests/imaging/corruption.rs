@@ -35,14 +35,17 @@ fn corrupt_chunk_is_named_and_restore_fails() {
     assert!(err.contains("precious") && err.contains(&chunk), "message must name image and chunk: {err}");
     assert!(!kit::same_content(&source, &target));
 
-    // The check names it too (the chunk is now in quarantine, so: missing).
+    // The check names it too: corrupt (not "missing"), what was expected,
+    // what the bytes hold, and where they were put.
     let out = parc(&["store", "check", "--store", s(data.path())]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(text.contains(&chunk) && text.contains("precious"), "{text}");
+    assert!(text.contains(&format!("chunk {chunk} is corrupt")) && text.contains("quarantined in") && !text.contains("missing"), "{text}");
     let out = parc(&["image", "verify", "precious", "--server", url]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&chunk));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&chunk) && text.contains("corrupt"), "verify says corrupt, not missing: {text}");
 
     // Capturing the same disk again puts the good bytes back.
     let again = parc_json(&["image", "capture", s(&source), "--name", "precious-2", "--server", url]);
@@ -51,6 +54,13 @@ fn corrupt_chunk_is_named_and_restore_fails() {
     assert!(kit::same_content(&source, &target));
     let out = parc(&["store", "check", "--store", s(data.path())]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The evidence stays until asked: --repair drops what is stored again.
+    let quarantine = data.path().join("chunks/.quarantine");
+    assert_eq!(std::fs::read_dir(&quarantine).unwrap().count(), 1);
+    let out = parc(&["store", "check", "--repair", "--store", s(data.path())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&format!("chunk {chunk}: stored intact again")), "{text}");
+    assert_eq!(std::fs::read_dir(&quarantine).unwrap().count(), 0);
 }
 
 #[test]
@@ -69,6 +79,7 @@ fn corrupt_chunk_in_a_local_store_is_named_by_check_and_restore() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&chunk) && err.contains("local"), "{err}");
-    // (The check above quarantined it, so the restore finds it missing.)
-    assert_eq!(err.matches(&chunk).count(), 1, "the cause is said once: {err}");
+    // The check above quarantined it; the restore still says corrupt.
+    assert!(err.contains(&format!("chunk {chunk} is corrupt")), "{err}");
+    assert_eq!(err.matches(&format!("chunk {chunk}")).count(), 1, "the cause is said once: {err}");
 }

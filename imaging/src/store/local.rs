@@ -17,6 +17,10 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
+    fn quarantine_path(&self, id: &ChunkId) -> PathBuf {
+        self.root.join(".quarantine").join(format!("{}.zst", id.to_hex()))
+    }
+
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
@@ -96,8 +100,31 @@ impl ChunkStore for LocalStore {
 
     fn quarantine(&self, id: &ChunkId) -> Result<()> {
         let p = self.path(id);
-        let q = self.root.join(".quarantine").join(format!("{}.zst", id.to_hex()));
+        let q = self.quarantine_path(id);
         fs::rename(&p, &q).map_err(|e| io_err("quarantining", &p, e))
+    }
+
+    fn quarantined(&self, id: &ChunkId) -> Result<Option<(Vec<u8>, String)>> {
+        let q = self.quarantine_path(id);
+        match fs::read(&q) {
+            Ok(b) => Ok(Some((b, q.display().to_string()))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &q, e)),
+        }
+    }
+
+    fn list_quarantined(&self) -> Result<Vec<ChunkId>> {
+        let dir = self.root.join(".quarantine");
+        let rd = fs::read_dir(&dir).map_err(|e| io_err("listing", &dir, e))?;
+        Ok(rd.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".zst")?.parse().ok()).collect())
+    }
+
+    fn drop_quarantined(&self, id: &ChunkId) -> Result<()> {
+        let q = self.quarantine_path(id);
+        match fs::remove_file(&q) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_err("removing", &q, e)),
+            _ => Ok(()),
+        }
     }
 
     fn sweep_temporary(&self, before: std::time::SystemTime) -> Result<u64> {

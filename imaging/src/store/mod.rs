@@ -42,6 +42,21 @@ pub trait ChunkStore: Send + Sync + 'static {
     fn remove(&self, id: &ChunkId) -> Result<()>;
     /// Moves a chunk found corrupt out of the way so a later upload can replace it.
     fn quarantine(&self, id: &ChunkId) -> Result<()>;
+    /// The bytes of a chunk found corrupt earlier, and where they were put
+    /// aside; `None` when it was never quarantined.
+    fn quarantined(&self, id: &ChunkId) -> Result<Option<(Vec<u8>, String)>> {
+        let _ = id;
+        Ok(None)
+    }
+    /// Quarantined chunks (by id), for `store check --repair`.
+    fn list_quarantined(&self) -> Result<Vec<ChunkId>> {
+        Ok(Vec::new())
+    }
+    /// Forgets a quarantined copy (once a good one is stored again).
+    fn drop_quarantined(&self, id: &ChunkId) -> Result<()> {
+        let _ = id;
+        Ok(())
+    }
     /// Every stored chunk.
     fn list(&self) -> Result<Vec<StoredChunk>>;
     /// Deletes leftovers of writes interrupted before `before` (a writer
@@ -56,7 +71,11 @@ pub trait ChunkStore: Send + Sync + 'static {
 /// quarantined (so the next capture that has those bytes repairs it) and
 /// reported by id.
 pub fn get_verified(store: &dyn ChunkStore, id: &ChunkId) -> Result<(Vec<u8>, Vec<u8>)> {
-    let compressed = store.get(id)?;
+    let compressed = match store.get(id) {
+        // Found corrupt before: say so, not "missing".
+        Err(Error::MissingChunk(_)) => return Err(quarantined_error(store, id)?.unwrap_or(Error::MissingChunk(*id))),
+        other => other?,
+    };
     match codec::decode(id, &compressed) {
         Ok(data) => Ok((compressed, data)),
         Err(e) => {
@@ -69,4 +88,18 @@ pub fn get_verified(store: &dyn ChunkStore, id: &ChunkId) -> Result<(Vec<u8>, Ve
             Err(Error::Chunk(e))
         }
     }
+}
+
+/// The error for a chunk that is absent because it was quarantined: what
+/// was expected, what its bytes hold, where they are; `None` when it was
+/// never quarantined.
+pub fn quarantined_error(store: &dyn ChunkStore, id: &ChunkId) -> Result<Option<Error>> {
+    Ok(store.quarantined(id)?.map(|(bytes, place)| {
+        let found = match codec::decode(id, &bytes) {
+            Err(crate::error::ChunkError::HashMismatch { actual, .. }) => format!("its content hashes to {actual}"),
+            Err(crate::error::ChunkError::Undecodable { reason, .. }) => format!("it cannot be decoded ({reason})"),
+            Ok(_) => "its quarantined copy now reads intact".into(),
+        };
+        Error::Quarantined { id: *id, found, place }
+    }))
 }
