@@ -325,7 +325,8 @@ pub enum HostCommand {
         at: ServerArg,
     },
     /// Import hosts from CSV (header: mac,hostname,uuid,ip,groups,secureon;
-    /// only mac is required). All rows or none.
+    /// only mac is required; one row per host, several MACs or groups in one
+    /// cell separated by ';'). Every bad row is reported; all rows or none.
     Import {
         /// The CSV file (`-` for stdin).
         file: PathBuf,

@@ -23,6 +23,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// Rows of a CSV import are wrong (every one found, in one pass);
+    /// nothing was imported.
+    #[error("{} bad row(s), nothing was imported:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    CsvRows(Vec<CsvProblem>),
     /// The database failed.
     #[error("database: {0}")]
     Db(sqlx::Error),
@@ -33,6 +37,26 @@ pub enum Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Error::Db(e)
+    }
+}
+
+/// One problem in a CSV import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvProblem {
+    /// 1-based line in the file, counting the header.
+    pub line: u64,
+    /// The column, when one is to blame.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for CsvProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "line {}, column {c}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
     }
 }
 

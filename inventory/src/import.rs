@@ -1,14 +1,16 @@
 //! Bulk creation of hosts from CSV.
 //!
-//! The header names the columns, in any order: `mac` (required; several
-//! separated by `;` or spaces), `hostname`, `uuid`, `ip`, `groups` (`;` or
-//! space separated), `secureon`. Rows whose hostname or first MAC matches a
-//! known host update it. The whole file is checked and applied in one
+//! The header names the columns, in any order: `mac` (required; a host
+//! with several NICs has one row, its MACs separated by `;` or spaces),
+//! `hostname`, `uuid`, `ip`, `groups` (separated by `;` or spaces),
+//! `secureon`. Rows whose hostname or first MAC matches a known host update
+//! it. The whole file is checked first, every bad row reported in one pass
+//! (a MAC or hostname twice in the file is one), then applied in one
 //! transaction: one bad row and nothing changes.
 
 use std::io::Read;
 
-use crate::error::{Error, Result};
+use crate::error::{CsvProblem, Error, Result};
 use crate::host::{check_group, check_hostname, normalise_uuid, HostSpec};
 use crate::registry::{ImportReport, Inventory};
 
@@ -31,13 +33,17 @@ pub fn parse(input: impl Read) -> Result<Vec<(u64, HostSpec)>> {
         return Err(Error::Csv { line: 1, message: "the header has no `mac` column".into() });
     }
     let mut out = Vec::new();
+    let mut problems = Vec::new();
+    // Where each MAC and (case-folded) hostname was first seen.
+    let mut mac_lines = std::collections::HashMap::new();
+    let mut name_lines = std::collections::HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
         let line = rec.position().map_or(0, |p| p.line());
         if out.len() >= MAX_ROWS {
             return Err(Error::Csv { line, message: format!("more than {MAX_ROWS} rows; split the file") });
         }
-        let fail = |message: String| Error::Csv { line, message };
+        let mut problem = |column: &str, message: String| problems.push(CsvProblem { line, column: Some(column.to_string()), message });
         let mut spec = HostSpec::default();
         for (h, v) in headers.iter().zip(rec.iter()) {
             if v.is_empty() {
@@ -47,29 +53,55 @@ pub fn parse(input: impl Read) -> Result<Vec<(u64, HostSpec)>> {
             match h.as_str() {
                 "mac" => {
                     for w in words() {
-                        spec.macs.push(w.parse().map_err(|e: crate::mac::BadMac| fail(e.to_string()))?);
+                        match w.parse::<crate::mac::Mac>() {
+                            Ok(m) => match m.not_unicast() {
+                                Some(why) => problem(h, format!("{m} is {why}")),
+                                None => match mac_lines.insert(m, line) {
+                                    Some(first) => problem(h, format!("{m} is also on line {first}: one row per host, its MACs separated by ';'")),
+                                    None => spec.macs.push(m),
+                                },
+                            },
+                            Err(e) => problem(h, e.to_string()),
+                        }
                     }
                 }
-                "hostname" => {
-                    check_hostname(v).map_err(|e| fail(e.to_string()))?;
-                    spec.hostname = Some(v.to_string());
-                }
-                "uuid" => spec.uuid = Some(normalise_uuid(v).map_err(|e| fail(e.to_string()))?),
-                "ip" => spec.ip = Some(v.parse().map_err(|_| fail(format!("{v:?} is not an IPv4 address")))?),
+                "hostname" => match check_hostname(v) {
+                    Ok(()) => match name_lines.insert(v.to_ascii_lowercase(), line) {
+                        Some(first) => problem(h, format!("{v:?} is also on line {first}: one row per host, its MACs separated by ';'")),
+                        None => spec.hostname = Some(v.to_string()),
+                    },
+                    Err(e) => problem(h, e.to_string()),
+                },
+                "uuid" => match normalise_uuid(v) {
+                    Ok(u) => spec.uuid = Some(u),
+                    Err(e) => problem(h, e.to_string()),
+                },
+                "ip" => match v.parse() {
+                    Ok(ip) => spec.ip = Some(ip),
+                    Err(_) => problem(h, format!("{v:?} is not an IPv4 address")),
+                },
                 "groups" => {
                     for w in words() {
-                        check_group(w).map_err(|e| fail(e.to_string()))?;
-                        spec.groups.push(w.to_string());
+                        match check_group(w) {
+                            Ok(()) => spec.groups.push(w.to_string()),
+                            Err(e) => problem(h, e.to_string()),
+                        }
                     }
                 }
-                "secureon" => spec.secureon = Some(v.parse().map_err(|e: crate::mac::BadMac| fail(format!("secureon: {e}")))?),
+                "secureon" => match v.parse() {
+                    Ok(p) => spec.secureon = Some(p),
+                    Err(e) => problem(h, format!("secureon: {e}")),
+                },
                 _ => unreachable!("columns checked above"),
             }
         }
-        if spec.macs.is_empty() {
-            return Err(fail("no MAC address".into()));
+        if spec.macs.is_empty() && !problems.iter().any(|p| p.line == line) {
+            problems.push(CsvProblem { line, column: Some("mac".into()), message: "no MAC address".into() });
         }
         out.push((line, spec));
+    }
+    if !problems.is_empty() {
+        return Err(Error::CsvRows(problems));
     }
     Ok(out)
 }
@@ -95,9 +127,18 @@ mod tests {
         assert_eq!(rows[1].1.macs.len(), 2);
         assert_eq!(rows[1].0, 3);
 
-        let bad = "hostname,mac\nlab-a,52:54:00:00:00:01\nlab-b,not-a-mac\n";
+        let bad = "hostname,mac\nlab-a,52:54:00:00:00:01\nlab-b,not-a-mac\nLAB-A,52:54:00:00:00:04\nlab-d,52:54:00:00:00:01\nlab e,ff:ff:ff:ff:ff:ff\n";
         let err = parse(bad.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("not-a-mac"), "{err}");
+        assert!(err.starts_with("5 bad row(s), nothing was imported"), "{err}");
+        for expected in [
+            "line 3, column mac: ",
+            "line 4, column hostname: \"LAB-A\" is also on line 2",
+            "line 5, column mac: 52:54:00:00:00:01 is also on line 2",
+            "line 6, column hostname: ",
+            "line 6, column mac: ff:ff:ff:ff:ff:ff is the broadcast address",
+        ] {
+            assert!(err.contains(expected), "{expected:?} in {err}");
+        }
         let err = parse("name,mac\n".as_bytes()).unwrap_err().to_string();
         assert!(err.contains("unknown column \"name\""), "{err}");
     }

@@ -16,7 +16,7 @@ pub mod import;
 pub mod mac;
 pub mod registry;
 
-pub use error::{Error, Result};
+pub use error::{CsvProblem, Error, Result};
 pub use host::{Event, Host, HostDetail, HostEdit, HostSpec, HostState, Sighting};
 pub use mac::Mac;
 pub use registry::{migrator, Inventory};

@@ -64,7 +64,7 @@ fn inventory_status(e: &parc_inventory::Error) -> StatusCode {
     match e {
         E::NotFound(_) | E::EmptyGroup(_) => StatusCode::NOT_FOUND,
         E::Conflict(_) => StatusCode::CONFLICT,
-        E::Invalid(_) | E::Csv { .. } => StatusCode::BAD_REQUEST,
+        E::Invalid(_) | E::Csv { .. } | E::CsvRows(_) => StatusCode::BAD_REQUEST,
         E::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
