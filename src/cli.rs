@@ -368,7 +368,8 @@ pub struct AgentArgs {
 /// When a task may start, and how often it may be tried.
 #[derive(Args, Debug, Clone)]
 pub struct Schedule {
-    /// Not before this time: `2026-11-27 22:30`, `22:30` (next), or RFC 3339.
+    /// Not before this time, in the server's time zone (as windows):
+    /// `2026-11-27 22:30`, `22:30` (the next one), or RFC 3339 with its offset.
     #[arg(long)]
     pub at: Option<String>,
     /// Only inside this daily window (server's local time), e.g. 22:00-06:00.

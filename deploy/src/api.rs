@@ -29,6 +29,10 @@ pub struct CreateTasks {
     /// Not before (Unix seconds).
     #[serde(default)]
     pub not_before: Option<i64>,
+    /// Not before, as a person writes it (`22:30`, `2026-11-27 22:30`, RFC
+    /// 3339), read in the server's time zone, the one windows use.
+    #[serde(default)]
+    pub at: Option<String>,
     /// Daily window `HH:MM-HH:MM`.
     #[serde(default)]
     pub window: Option<String>,
@@ -53,6 +57,9 @@ pub struct TaskDetail {
     /// The task and its host.
     #[serde(flatten)]
     pub summary: TaskSummary,
+    /// The server's offset from UTC in seconds: windows are in its local time.
+    #[serde(default)]
+    pub server_utc_offset: i32,
     /// History, oldest first.
     pub log: Vec<LogEntry>,
 }

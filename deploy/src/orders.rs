@@ -28,8 +28,13 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req
         return Err(Error::Invalid("a capture names exactly one host".into()));
     }
     parc_imaging::repo::validate_name(&req.image).map_err(|e| Error::Invalid(e.to_string()))?;
-    if let Some(t) = req.not_before.filter(|t| *t < unix_now() - AT_SLACK_SECS) {
-        return Err(Error::Invalid(format!("--at {t} is in the past (Unix seconds; the server's clock says {})", unix_now())));
+    let not_before = match &req.at {
+        Some(at) => Some(crate::window::parse_at(at, chrono::Local::now())?),
+        None => req.not_before,
+    };
+    if let Some(t) = not_before.filter(|t| *t < unix_now() - AT_SLACK_SECS) {
+        let show = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %:z").to_string()).unwrap_or_default();
+        return Err(Error::Invalid(format!("--at {} is in the past (the server's clock says {})", show(t), show(unix_now()))));
     }
     match req.kind {
         TaskKind::Restore => check_restore(catalog, &req.image, &req.hooks).await?,
@@ -51,7 +56,7 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req
                 image: req.image.clone(),
                 hooks,
                 options: req.options.clone(),
-                not_before: req.not_before,
+                not_before,
                 window: req.window.clone(),
                 max_attempts: req.max_attempts.unwrap_or(DEFAULT_ATTEMPTS),
             })
@@ -172,7 +177,8 @@ pub async fn detail(tasks: &Tasks, inventory: &Inventory, id: i64) -> Result<Tas
     let task = tasks.get(id).await?;
     let host = label(inventory, task.host_id).await?;
     let log = tasks.log(id, 1000).await?;
-    Ok(TaskDetail { summary: TaskSummary { task, host }, log })
+    let server_utc_offset = chrono::Local::now().offset().local_minus_utc();
+    Ok(TaskDetail { summary: TaskSummary { task, host }, server_utc_offset, log })
 }
 
 /// Cancels a task; the host's events say so.

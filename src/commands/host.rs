@@ -25,8 +25,12 @@ fn secureon(s: &Option<String>) -> anyhow::Result<Option<Mac>> {
     s.as_deref().map(|p| p.parse::<Mac>().context("--secureon takes six bytes written like a MAC")).transpose()
 }
 
+/// A time as this machine's local time with its offset (`2026-12-01 22:30:00 +01:00`).
 pub(crate) fn when(t: Option<i64>) -> String {
-    t.map_or_else(|| "never".into(), |t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string())
+    match t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
+        Some(d) => d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        None => "never".into(),
+    }
 }
 
 fn print_host(h: &Host) {

@@ -12,12 +12,47 @@ use super::print_json;
 use crate::cli::{Schedule, TaskCommand};
 use crate::config::Config;
 
-fn schedule(s: &Schedule) -> anyhow::Result<(Option<i64>, TaskOptions)> {
-    let not_before = s.at.as_deref().map(|a| parc_deploy::window::parse_at(a, chrono::Local::now())).transpose()?;
+/// The options, with the window checked here; `--at` goes to the server
+/// as written, read in its time zone like the window.
+fn schedule(s: &Schedule) -> anyhow::Result<TaskOptions> {
     if let Some(w) = &s.window {
         w.parse::<parc_deploy::Window>()?;
     }
-    Ok((not_before, TaskOptions { disk: s.disk.clone(), poweroff: s.poweroff, rate_limit: s.limit_rate, ..Default::default() }))
+    Ok(TaskOptions { disk: s.disk.clone(), poweroff: s.poweroff, rate_limit: s.limit_rate, ..Default::default() })
+}
+
+/// Hooks and options in a line each, for `task show`.
+fn describe(t: &Task) -> Vec<String> {
+    let mut out: Vec<String> = t
+        .hooks
+        .iter()
+        .map(|h| match h {
+            Hook::Hostname { name } => format!("hook      hostname {name}"),
+            Hook::SshKey { user } => format!("hook      ssh-key for {user}"),
+            Hook::File { partition, path, content, .. } => {
+                format!("hook      file {}{path} ({} bytes)", partition.map(|p| format!("{p}:")).unwrap_or_default(), content.len())
+            }
+            Hook::FirstBoot { script } => format!("hook      first-boot script ({} lines)", script.lines().count()),
+            Hook::Script { script } => format!("hook      script ({} lines)", script.lines().count()),
+        })
+        .collect();
+    let o = &t.options;
+    let mut opts = Vec::new();
+    if let Some(d) = &o.disk {
+        opts.push(format!("disk {d}"));
+    }
+    for (on, name) in [(o.full, "full"), (o.grow, "grow"), (o.poweroff, "poweroff"), (o.replace, "replace")] {
+        if on {
+            opts.push(name.to_string());
+        }
+    }
+    if let Some(r) = o.rate_limit {
+        opts.push(format!("limit-rate {}/s", human(r)));
+    }
+    if !opts.is_empty() {
+        out.push(format!("options   {}", opts.join(", ")));
+    }
+    out
 }
 
 fn file_hook(spec: &str) -> anyhow::Result<Hook> {
@@ -57,9 +92,9 @@ fn progress_line(t: &Task) -> String {
 pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TaskCommand::Capture { host, image, replace, when: w, at, out } => {
-            let (not_before, mut options) = schedule(&w)?;
+            let mut options = schedule(&w)?;
             options.replace = replace;
-            let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before, window: w.window.clone(), max_attempts: w.attempts };
+            let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
             let created = client(&cfg, &at)?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
@@ -71,7 +106,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             if hosts.is_empty() && group.is_none() {
                 bail!("name hosts to restore, or --group");
             }
-            let (not_before, mut options) = schedule(&w)?;
+            let mut options = schedule(&w)?;
             options.full = full;
             options.grow = grow;
             let mut all = hooks.iter().filter(|h| !h.trim().is_empty()).map(|h| Hook::parse_short(h)).collect::<Result<Vec<_>, _>>()?;
@@ -84,7 +119,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             if let Some(f) = &script {
                 all.push(Hook::Script { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
             }
-            let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before, window: w.window.clone(), max_attempts: w.attempts };
+            let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
             let created = client(&cfg, &at)?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
@@ -99,17 +134,19 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             } else if tasks.is_empty() {
                 println!("no tasks{}", if all { "" } else { " unfinished (--all shows finished ones)" });
             } else {
-                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {}", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "PROGRESS");
+                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} {}", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "NOT BEFORE", "WINDOW", "PROGRESS");
                 for s in &tasks {
                     let t = &s.task;
                     println!(
-                        "{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {}",
+                        "{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} {}",
                         t.id,
                         t.kind.as_str(),
                         s.host,
                         t.image,
                         t.state.as_str(),
                         format!("{}/{}", t.attempts, t.max_attempts),
+                        t.not_before.map_or("-".into(), |nb| when(Some(nb))),
+                        t.window.as_deref().unwrap_or("-"),
                         progress_line(t)
                     );
                 }
@@ -131,7 +168,11 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                     println!("  not before {}", when(Some(nb)));
                 }
                 if let Some(w) = &t.window {
-                    println!("  window    {w}");
+                    let off = d.server_utc_offset;
+                    println!("  window    {w} (the server's time, UTC{}{:02}:{:02})", if off < 0 { '-' } else { '+' }, off.abs() / 3600, off.abs() % 3600 / 60);
+                }
+                for line in describe(t) {
+                    println!("  {line}");
                 }
                 println!("  created   {}  started {}  finished {}", when(Some(t.created_at)), when(t.started_at), when(t.finished_at));
                 println!("  log:");

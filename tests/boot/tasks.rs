@@ -118,6 +118,7 @@ fn boot_script_carries_the_task_and_its_token_until_it_succeeds() {
     assert_eq!(phases, ["created", "boot", "restore:write", "error", "boot", "done"], "{shown:#}");
     let text = parc(&s, &["task", "show", &id.to_string()]);
     assert!(text.contains("succeeded (attempt 2 of 2)"), "{text}");
+    assert!(text.contains("  hook      hostname lab-b\n") && text.contains("  hook      ssh-key for parc\n"), "hooks in text form: {text}");
 }
 
 #[test]
@@ -176,6 +177,18 @@ fn bad_orders_are_refused_when_given_and_a_window_keeps_a_task_waiting() {
     let shown = parc_json(&s, &["task", "show", &id.to_string()]);
     assert_eq!(shown["state"], "pending", "outside its window the task waits: {shown:#}");
     assert!(shown["woken_at"].is_null());
+    let text = parc(&s, &["task", "show", &id.to_string()]);
+    assert!(text.contains(&format!("window    {from}-{to} (the server's time, UTC")), "{text}");
+    let list = parc(&s, &["task", "list"]);
+    assert!(list.contains("NOT BEFORE") && list.contains(&format!("{from}-{to}")), "{list}");
+    // --at is read in the server's time zone, like the window, and shown with its offset.
+    let at = (now + chrono::Duration::hours(5)).format("%Y-%m-%d %H:%M").to_string();
+    parc(&s, &["host", "add", "--hostname", "lab-g", "--mac", "52:54:00:00:00:1a"]);
+    let t = parc_json(&s, &["task", "restore", "lab-g", "--image", "nosuch", "--at", &at]);
+    let nb = t[0]["not_before"].as_i64().unwrap();
+    assert_eq!(nb, chrono::NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M").unwrap().and_local_timezone(chrono::Local).unwrap().timestamp());
+    let text = parc(&s, &["task", "show", &t[0]["id"].as_i64().unwrap().to_string()]);
+    assert!(text.contains(&format!("not before {at}:00 ")), "{text}");
     let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "nosuch", "--server", &s.url]).output().unwrap();
     assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains(&format!("already has task {id} unfinished")));
 
