@@ -96,6 +96,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 print_json(&serde_json::json!({
                     "image": rec, "format_version": m.version, "chunking": m.chunking,
                     "compression": m.compression, "created": m.created, "stats": stats,
+                    "layout": m.layout,
                 }));
             } else {
                 println!("image        {}", rec.name);
@@ -105,7 +106,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 println!("holes        {}", human(stats.hole_bytes));
                 println!("chunking     fastcdc {}/{}/{} bytes", m.chunking.min, m.chunking.avg, m.chunking.max);
                 println!("compression  zstd level {}", m.compression.level);
-                println!("captured     from {} on {} by {} at unix {}", m.created.source, m.created.host, m.created.tool, m.created.unix_time);
+                println!("captured     from {} on {} by {} at {}", m.created.source, m.created.host, m.created.tool, super::host::when(Some(m.created.unix_time)));
                 match &m.layout {
                     None => println!("layout       raw capture (every byte)"),
                     Some(l) => {
@@ -113,7 +114,8 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                         println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  TYPE / NAME", "#", "START", "SIZE", "FS", "USED");
                         for p in &l.partitions {
                             let used = p.used_bytes.map(human).unwrap_or_else(|| "raw".into());
-                            println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {} {}", p.number, p.start, human(p.size), format!("{:?}", p.filesystem).to_lowercase(), used, p.type_id, p.name);
+                            let kind = parc_imaging::layout::type_name(&p.type_id).map_or_else(|| p.type_id.clone(), |n| format!("{n} ({})", p.type_id));
+                            println!("  {:>3} {:>12} {:>10} {:<8} {:>10}  {kind} {}", p.number, p.start, human(p.size), format!("{:?}", p.filesystem).to_lowercase(), used, p.name);
                             if let Some(why) = &p.raw_reason {
                                 println!("      imaged raw: {why}");
                             }

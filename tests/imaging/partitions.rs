@@ -111,6 +111,14 @@ fn gpt_disk_with_four_filesystems_round_trips() {
     // Free space of the three filesystems is not read.
     let free: u64 = parts[..3].iter().map(|p| p["size"].as_u64().unwrap() - p["used_bytes"].as_u64().unwrap()).sum();
     assert!(num(&cap, "bytes_read") <= 1024 * MIB - free, "{cap}");
+    // `image show` names the partition types and dates the capture like the
+    // other views; its --json carries the layout too.
+    let out = parc(&["image", "show", "gpt", "--store", st]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("EFI System (") && text.contains("Linux filesystem ("), "{text}");
+    assert!(!text.contains("at unix") && text.lines().any(|l| l.starts_with("captured") && (l.contains(" +") || l.contains(" -"))), "{text}");
+    let shown = parc_json(&["image", "show", "gpt", "--store", st]);
+    assert_eq!(shown["layout"]["partitions"].as_array().map(Vec::len), Some(4), "{shown}");
 
     let target = work.path().join("restored.img");
     parc_json(&["image", "restore", "gpt", s(&target), "--store", st]);

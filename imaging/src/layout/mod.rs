@@ -79,6 +79,35 @@ pub struct Partition {
     pub raw_reason: Option<String>,
 }
 
+/// The usual name of a partition type (GPT GUID or MBR `0xNN`), for people.
+pub fn type_name(type_id: &str) -> Option<&'static str> {
+    const NAMES: [(&str, &str); 21] = [
+        ("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "EFI System"),
+        ("21686148-6449-6e6f-744e-656564454649", "BIOS boot"),
+        ("0fc63daf-8483-4772-8e79-3d69d8477de4", "Linux filesystem"),
+        ("4f68bce3-e8cd-4db1-96e7-fbcaf984b709", "Linux root (x86-64)"),
+        ("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f", "Linux swap"),
+        ("e6d6d379-f507-44c2-a23c-238f2a3df928", "Linux LVM"),
+        ("a19d880f-05fc-4d3b-a006-743f0f84911e", "Linux RAID"),
+        ("ebd0a0a2-b9e5-4433-87c0-68b6b72699c7", "Microsoft basic data"),
+        ("e3c9e316-0b5c-4db8-817d-f92df00215ae", "Microsoft reserved"),
+        ("de94bba4-06d1-4d40-a16a-bfd50179d6ac", "Windows recovery"),
+        ("0x83", "Linux"),
+        ("0x82", "Linux swap"),
+        ("0x8e", "Linux LVM"),
+        ("0x07", "NTFS/exFAT"),
+        ("0x0b", "FAT32"),
+        ("0x0c", "FAT32 (LBA)"),
+        ("0x06", "FAT16"),
+        ("0x05", "Extended"),
+        ("0x0f", "Extended (LBA)"),
+        ("0xef", "EFI System"),
+        ("0x27", "Windows recovery"),
+    ];
+    let id = type_id.to_ascii_lowercase();
+    NAMES.iter().find(|(k, _)| *k == id).map(|(_, v)| *v)
+}
+
 /// The disk's layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
