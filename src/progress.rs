@@ -37,6 +37,11 @@ impl parc_imaging::Progress for Bars {
     }
     fn finish(&self) {
         if let Some(b) = self.bar.lock().unwrap().take() {
+            // Holes and skipped ranges are not advanced byte by byte: the
+            // phase is complete, so the bar ends full.
+            if let Some(len) = b.length() {
+                b.set_position(len);
+            }
             b.finish_and_clear();
         }
     }

@@ -144,7 +144,11 @@ async fn work(s: &Settings, server: &Client, at: &AgentTask, hw: &Hardware) -> R
             stop.cancel();
             let _ = reporter.await;
             let r = r.map_err(|cause| Error::Imaging { what: format!("capturing {}", disk.display()), cause })?;
-            format!("captured {} ({} read, {} sent, {:.1} s)", r.summary.image, human(r.summary.bytes_read), human(r.summary.bytes_sent), r.summary.seconds)
+            let mut summary = format!("captured {} ({} read, {} sent, {:.1} s)", r.summary.image, human(r.summary.bytes_read), human(r.summary.bytes_sent), r.summary.seconds);
+            if !r.warnings.is_empty() {
+                summary += &format!("; warnings: {}", r.warnings.join("; "));
+            }
+            summary
         }
         TaskKind::Restore => {
             say(format!("restoring {} onto {}", task.image, disk.display()));

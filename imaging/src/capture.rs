@@ -167,7 +167,9 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
         let f = file.try_clone().map_err(|e| Error::io(format!("opening source {}", source.display()), e))?;
         let scan = tokio::task::spawn_blocking(move || layout::scan(&f, size)).await.expect("scan task");
         for w in &scan.warnings {
-            tracing::warn!("{w}");
+            // Info: the report carries the warnings, and whoever ran the
+            // capture shows them once (the CLI on stderr, the agent in the task log).
+            tracing::info!("{w}");
         }
         (Some(scan.layout), scan.used.iter().collect::<Vec<_>>(), scan.warnings)
     };

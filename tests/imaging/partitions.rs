@@ -111,6 +111,10 @@ fn gpt_disk_with_four_filesystems_round_trips() {
     // Free space of the three filesystems is not read.
     let free: u64 = parts[..3].iter().map(|p| p["size"].as_u64().unwrap() - p["used_bytes"].as_u64().unwrap()).sum();
     assert!(num(&cap, "bytes_read") <= 1024 * MIB - free, "{cap}");
+    // In text form each capture warning is printed once.
+    let out = parc(&["image", "capture", s(&g.disk), "--name", "gpt-text", "--store", st]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("partition 4").count(), 1, "{said}");
     // `image show` names the partition types and dates the capture like the
     // other views; its --json carries the layout too.
     let out = parc(&["image", "show", "gpt", "--store", st]);
