@@ -271,7 +271,7 @@ pub enum HostCommand {
         #[arg(long)]
         group: Option<String>,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -280,7 +280,7 @@ pub enum HostCommand {
         /// Host id, hostname or MAC.
         host: String,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -289,7 +289,7 @@ pub enum HostCommand {
         #[command(flatten)]
         fields: HostFields,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -309,7 +309,7 @@ pub enum HostCommand {
         #[arg(long, conflicts_with = "groups")]
         clear_groups: bool,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -322,7 +322,7 @@ pub enum HostCommand {
         #[arg(long)]
         cancel_tasks: bool,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
     },
     /// Import hosts from CSV (header: mac,hostname,uuid,ip,groups,secureon;
     /// only mac is required; one row per host, several MACs or groups in one
@@ -331,7 +331,7 @@ pub enum HostCommand {
         /// The CSV file (`-` for stdin).
         file: PathBuf,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },

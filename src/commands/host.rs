@@ -9,12 +9,70 @@ use parc_inventory::{Host, HostEdit, HostSpec, Mac};
 use parc_pxe::wol::WakeRequest;
 
 use super::print_json;
-use crate::cli::{HostCommand, HostFields, ServerArg};
+use crate::cli::{HostCommand, HostFields, Location, ServerArg};
+use crate::data::{Data, Mode};
 use crate::config::Config;
 
 /// The typed client of the server `--server` (or the configuration) names.
 pub(crate) fn client(cfg: &Config, at: &ServerArg) -> anyhow::Result<Client> {
     Ok(Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?)
+}
+
+/// Where `host …` works: a server, or a data directory (`--store`).
+enum Registry {
+    Server(Client),
+    Local(Box<Data>),
+}
+
+impl Registry {
+    async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
+        Ok(match &at.store {
+            Some(dir) => Registry::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
+            None => Registry::Server(Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?),
+        })
+    }
+
+    async fn list(&self, group: Option<&str>) -> anyhow::Result<Vec<Host>> {
+        Ok(match self {
+            Registry::Server(c) => c.hosts(group).await?,
+            Registry::Local(d) => d.inventory.list(group).await?,
+        })
+    }
+
+    async fn detail(&self, key: &str) -> anyhow::Result<parc_inventory::HostDetail> {
+        Ok(match self {
+            Registry::Server(c) => c.host(key).await?,
+            Registry::Local(d) => d.inventory.detail(key).await?,
+        })
+    }
+
+    async fn add(&self, spec: HostSpec) -> anyhow::Result<Host> {
+        Ok(match self {
+            Registry::Server(c) => c.add_host(&spec).await?,
+            Registry::Local(d) => d.inventory.add(spec).await?,
+        })
+    }
+
+    async fn edit(&self, key: &str, edit: HostEdit) -> anyhow::Result<Host> {
+        Ok(match self {
+            Registry::Server(c) => c.edit_host(key, &edit).await?,
+            Registry::Local(d) => d.inventory.edit(key, edit).await?,
+        })
+    }
+
+    async fn remove(&self, key: &str, cancel_tasks: bool) -> anyhow::Result<parc_deploy::api::HostRemoved> {
+        Ok(match self {
+            Registry::Server(c) => c.remove_host(key, cancel_tasks).await?,
+            Registry::Local(d) => parc_deploy::orders::remove_host(&d.tasks, &d.inventory, key, cancel_tasks).await?,
+        })
+    }
+
+    async fn import(&self, csv: &[u8]) -> anyhow::Result<parc_inventory::registry::ImportReport> {
+        Ok(match self {
+            Registry::Server(c) => c.import_hosts(csv).await?,
+            Registry::Local(d) => d.inventory.import_csv(csv).await?,
+        })
+    }
 }
 
 fn macs(list: &[String]) -> anyhow::Result<Vec<Mac>> {
@@ -47,7 +105,7 @@ fn print_host(h: &Host) {
 pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         HostCommand::List { group, at, out } => {
-            let hosts = client(&cfg, &at)?.hosts(group.as_deref()).await?;
+            let hosts = Registry::open(&cfg, &at).await?.list(group.as_deref()).await?;
             if out.json {
                 print_json(&hosts);
             } else if hosts.is_empty() {
@@ -68,7 +126,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Show { host, at, out } => {
-            let d = client(&cfg, &at)?.host(&host).await?;
+            let d = Registry::open(&cfg, &at).await?.detail(&host).await?;
             if out.json {
                 print_json(&d);
             } else {
@@ -97,7 +155,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 bail!("a host needs at least one --mac");
             }
             let spec = HostSpec { hostname, macs: macs(&m)?, uuid, ip, groups, secureon: secureon(&pw)? };
-            let h = client(&cfg, &at)?.add_host(&spec).await?;
+            let h = Registry::open(&cfg, &at).await?.add(spec).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -119,7 +177,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             if edit == HostEdit::default() {
                 bail!("nothing to change (see `parc host edit --help`)");
             }
-            let h = client(&cfg, &at)?.edit_host(&host, &edit).await?;
+            let h = Registry::open(&cfg, &at).await?.edit(&host, edit).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -127,7 +185,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Rm { host, cancel_tasks, at } => {
-            let r = client(&cfg, &at)?.remove_host(&host, cancel_tasks).await?;
+            let r = Registry::open(&cfg, &at).await?.remove(&host, cancel_tasks).await?;
             for id in &r.cancelled_tasks {
                 println!("cancelled task {id}");
             }
@@ -140,7 +198,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             } else {
                 csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            let r = client(&cfg, &at)?.import_hosts(&csv).await?;
+            let r = Registry::open(&cfg, &at).await?.import(&csv).await?;
             if out.json {
                 print_json(&r);
             } else {

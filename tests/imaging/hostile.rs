@@ -185,3 +185,24 @@ fn a_second_server_on_one_data_directory_is_refused_with_the_first_ones_pid() {
     let again = kit::Server::start(&parc_bin(), data.path()).unwrap();
     assert!(again.url.starts_with("http://127.0.0.1:"));
 }
+
+#[test]
+fn host_commands_work_on_a_data_directory_too() {
+    let scratch = scratch();
+    let dir = scratch.path().join("data");
+    let src = scratch.path().join("disk.raw");
+    std::fs::write(&src, kit::pseudo_random(1 << 20, 4)).unwrap();
+    assert!(parc(&["image", "capture", s(&src), "--name", "d", "--raw", "--store", s(&dir)]).status.success());
+    let st = s(&dir);
+    assert!(parc(&["host", "add", "--hostname", "pc-1", "--mac", "52:54:00:00:09:01", "--store", st]).status.success());
+    let csv = scratch.path().join("hosts.csv");
+    std::fs::write(&csv, "mac,hostname,groups\n52:54:00:00:09:02,pc-2,lab\n").unwrap();
+    assert!(parc(&["host", "import", s(&csv), "--store", st]).status.success());
+    let hosts = parc_json(&["host", "list", "--store", st]);
+    let names: Vec<&str> = hosts.as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pc-1", "pc-2"]);
+    assert_eq!(parc_json(&["host", "show", "pc-2", "--store", st])["groups"], serde_json::json!(["lab"]));
+    assert!(parc(&["host", "edit", "pc-2", "--clear-groups", "--store", st]).status.success());
+    assert!(parc(&["host", "rm", "pc-1", "--store", st]).status.success());
+    assert_eq!(parc_json(&["host", "list", "--store", st]).as_array().unwrap().len(), 1);
+}
