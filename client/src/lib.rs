@@ -53,16 +53,6 @@ pub enum Error {
     BadUrl(String),
 }
 
-impl Error {
-    /// The HTTP status of a refusal.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Refused { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
 /// Client results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

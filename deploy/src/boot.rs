@@ -19,6 +19,11 @@ pub trait Environment: Sync {
     fn missing(&self) -> Option<String>;
 }
 
+/// Why a restore cannot run: its image is not in the catalog.
+pub(crate) fn no_image(image: &str) -> String {
+    format!("image {image:?} does not exist (parc image list shows the images; capture it first)")
+}
+
 /// The host's task, claimed for this boot when it may start now. A task
 /// that cannot run (its image is gone, no environment to run it in) fails
 /// here with a clear message, and the machine boots locally.
@@ -29,7 +34,7 @@ pub async fn claim(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, env:
     let now = chrono::Local::now();
     let Some(task) = tasks.startable(host.id, &now).await? else { return Ok(None) };
     let problem = if task.kind == TaskKind::Restore && catalog.get(&task.image).await.is_err() {
-        Some(format!("image {:?} does not exist (parc image list shows the images; capture it first)", task.image))
+        Some(no_image(&task.image))
     } else {
         env.missing()
     };

@@ -33,7 +33,7 @@ pub async fn create(tasks: &Tasks, inventory: &Inventory, catalog: &Catalog, req
         None => req.not_before,
     };
     if let Some(t) = not_before.filter(|t| *t < unix_now() - AT_SLACK_SECS) {
-        let show = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %:z").to_string()).unwrap_or_default();
+        let show = crate::window::local_time;
         return Err(Error::Invalid(format!("--at {} is in the past (the server's clock says {})", show(t), show(unix_now()))));
     }
     match req.kind {
@@ -106,7 +106,7 @@ fn hooks_for(hooks: &[Hook], host: &parc_inventory::Host, n: usize, count: usize
 /// A restore needs its image now, and each file hook's partition in it.
 async fn check_restore(catalog: &Catalog, image: &str, hooks: &[Hook]) -> Result<()> {
     let (_, bytes) = catalog.manifest(image).await.map_err(|e| match e {
-        parc_imaging::Error::NoSuchImage(_) => Error::Invalid(format!("image {image:?} does not exist (parc image list shows the images; capture it first)")),
+        parc_imaging::Error::NoSuchImage(_) => Error::Invalid(crate::boot::no_image(image)),
         e => Error::Invalid(format!("image {image:?}: {e}")),
     })?;
     let wanted: Vec<u32> = hooks.iter().filter_map(|h| if let Hook::File { partition: Some(n), .. } = h { Some(*n) } else { None }).collect();
@@ -146,7 +146,7 @@ pub async fn delete_image(tasks: &Tasks, inventory: &Inventory, catalog: &Catalo
     }
     catalog.delete(name).await.map_err(|e| match e {
         parc_imaging::Error::NoSuchImage(_) => Error::NotFoundImage(name.to_string()),
-        parc_imaging::Error::InUse(_) => Error::Conflict(format!("image {name:?} is needed by an unfinished task (`parc task list` shows it; --force cancels it)")),
+        e @ parc_imaging::Error::InUse(_) => Error::Conflict(e.to_string()),
         e => Error::Invalid(e.to_string()),
     })?;
     tracing::info!(image = %name, cancelled = ?cancelled, "image deleted");

@@ -61,6 +61,12 @@ pub fn may_start<Tz: TimeZone>(not_before: Option<i64>, window: Option<&Window>,
     not_before.is_none_or(|t| now.timestamp() >= t) && window.is_none_or(|w| w.contains(now))
 }
 
+/// A Unix time as this machine's local time with its offset
+/// (`2026-12-01 22:30:00 +01:00`), as every view prints times.
+pub fn local_time(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map(|d| d.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %:z").to_string()).unwrap_or_else(|| t.to_string())
+}
+
 /// Parses `--at`: RFC 3339 (`2026-11-27T22:30:00+01:00`), local
 /// `YYYY-MM-DD HH:MM[:SS]`, or local `HH:MM` (the next such time).
 pub fn parse_at(s: &str, now: DateTime<Local>) -> Result<i64> {

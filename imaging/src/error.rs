@@ -41,7 +41,7 @@ pub enum Error {
     BadManifest(String),
     #[error("no image named {0:?}")]
     NoSuchImage(String),
-    #[error("image {0:?} is needed by an unfinished task (`parc task list` shows it; `parc image delete --force` cancels it)")]
+    #[error("image {0:?} is needed by an unfinished task (`parc task list` shows it; --force cancels it)")]
     InUse(String),
     #[error("an image named {0:?} already exists (delete it first, or capture with --replace)")]
     ImageExists(String),

@@ -15,7 +15,12 @@ use crate::config::Config;
 
 /// The typed client of the server `--server` (or the configuration) names.
 pub(crate) fn client(cfg: &Config, at: &ServerArg) -> anyhow::Result<Client> {
-    Ok(Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?)
+    server(cfg, at.server.as_deref())
+}
+
+/// The typed client of `server`, else the configured one.
+pub(crate) fn server(cfg: &Config, server: Option<&str>) -> anyhow::Result<Client> {
+    Ok(Client::new(server.unwrap_or(&cfg.client.server))?)
 }
 
 /// Where `host …` works: a server, or a data directory (`--store`).
@@ -28,7 +33,7 @@ impl Registry {
     async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
         Ok(match &at.store {
             Some(dir) => Registry::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
-            None => Registry::Server(Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?),
+            None => Registry::Server(server(cfg, at.server.as_deref())?),
         })
     }
 
@@ -85,10 +90,7 @@ fn secureon(s: &Option<String>) -> anyhow::Result<Option<Mac>> {
 
 /// A time as this machine's local time with its offset (`2026-12-01 22:30:00 +01:00`).
 pub(crate) fn when(t: Option<i64>) -> String {
-    match t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
-        Some(d) => d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %:z").to_string(),
-        None => "never".into(),
-    }
+    t.map_or_else(|| "never".into(), parc_deploy::window::local_time)
 }
 
 fn print_host(h: &Host) {

@@ -130,7 +130,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                     let d = crate::data::open(dir, Mode::Existing).await?;
                     parc_deploy::orders::delete_image(&d.tasks, &d.inventory, d.repo.catalog(), &name, force).await?
                 }
-                None => parc_client::Client::new(at.server.as_deref().unwrap_or(&cfg.client.server))?.delete_image(&name, force).await?,
+                None => super::host::server(&cfg, at.server.as_deref())?.delete_image(&name, force).await?,
             };
             for id in &done.cancelled_tasks {
                 println!("cancelled task {id}");

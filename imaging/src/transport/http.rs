@@ -174,10 +174,6 @@ impl Remote for HttpRemote {
         self.json(resp).await
     }
 
-    async fn delete(&self, name: &str) -> Result<()> {
-        self.send(&format!("images/{name}"), |c, u| c.delete(u)).await.map_err(|e| not_found(e, name)).map(|_| ())
-    }
-
     fn describe(&self) -> String {
         format!("server {}", self.base)
     }

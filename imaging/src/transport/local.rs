@@ -33,9 +33,6 @@ impl Remote for Repository {
     async fn list(&self) -> Result<Vec<ImageRecord>> {
         self.catalog().list().await
     }
-    async fn delete(&self, name: &str) -> Result<()> {
-        self.catalog().delete(name).await
-    }
     fn describe(&self) -> String {
         "local store".into()
     }

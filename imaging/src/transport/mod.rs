@@ -47,8 +47,6 @@ pub trait Remote: Send + Sync {
     fn fetch(&self, id: ChunkId) -> impl Future<Output = Result<Fetched>> + Send;
     /// All images.
     fn list(&self) -> impl Future<Output = Result<Vec<ImageRecord>>> + Send;
-    /// Deletes an image (chunks go at the next GC).
-    fn delete(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
     /// A human-readable description of where images go, for messages.
     fn describe(&self) -> String;
 }
@@ -94,9 +92,6 @@ impl Remote for AnyRemote {
     }
     async fn list(&self) -> Result<Vec<ImageRecord>> {
         delegate!(self, r => Remote::list(r).await)
-    }
-    async fn delete(&self, name: &str) -> Result<()> {
-        delegate!(self, r => Remote::delete(r, name).await)
     }
     fn describe(&self) -> String {
         delegate!(self, r => r.describe())
