@@ -44,6 +44,9 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
     std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;
     let templates = Templates::load(Some(&assets_dir.join("templates"))).context("loading the boot script templates")?;
+    // Made before anything announces itself ready: whoever waits for the
+    // first line may read the key at once.
+    let ssh_key = crate::sshkey::deployment_key(&dir);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set server.listen or --listen)", cfg.server.listen))?;
@@ -52,6 +55,13 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // pass port 0 and still find the server.
     println!("parc listening on http://{addr} (data in {})", dir.display());
     tracing::info!(%addr, data_dir = %dir.display(), "parc serving");
+    let ssh_public_key = match ssh_key {
+        Ok(k) => Some(k),
+        Err(e) => {
+            report(&format!("ssh-key hook: unavailable: {e:#}"));
+            None
+        }
+    };
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
@@ -92,13 +102,6 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(seen_tx);
     services.spawn(record_sightings(inventory.clone(), seen_rx));
 
-    let ssh_public_key = match crate::sshkey::deployment_key(&dir) {
-        Ok(k) => Some(k),
-        Err(e) => {
-            report(&format!("ssh-key hook: unavailable: {e:#}"));
-            None
-        }
-    };
     let wol = Arc::new(WolSite { interfaces, directed_prefix: cfg.pxe.wol_prefix });
     services.spawn(parc_deploy::scheduler::run(tasks.clone(), inventory.clone(), wol.clone(), shutdown.clone()));
     let state = AppState {
