@@ -176,7 +176,9 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
     let bytes_read: u64 = used.iter().map(|r| r.1).sum();
     let upload = remote.begin_upload(&opts.name, opts.replace).await?;
     tracing::info!(source = %source.display(), size, image = %opts.name, to = %remote.describe(), "capture started");
-    progress.begin("capture", size);
+    // The bar counts what is read; unused ranges are passed over, and
+    // counting them would show a rate no disk has.
+    progress.begin("capture", bytes_read);
 
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let rate = opts.rate_limit.map(|r| Arc::new(RateLimit::new(r)));
@@ -253,7 +255,9 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
                 Item::Unused(len) => (Extent::Unused((len,)), len),
             };
             bytes_done += n;
-            progress.advance(n);
+            if !matches!(ext, Extent::Unused(..)) {
+                progress.advance(n);
+            }
             extents.push(ext);
         }
     }

@@ -247,7 +247,12 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
     let placed: Vec<(u64, Extent)> = manifest.placed().collect();
 
     // Pass 1: compare with the target and settle holes, batch by batch.
-    progress.begin(if compare { "compare" } else { "prepare" }, manifest.source_size);
+    // Only a compare reads anything: settling holes on a blank target is
+    // instant, and counting it would show a rate no disk has.
+    let data_len = |e: &Extent| if matches!(e, Extent::Data(..)) { e.len() } else { 0 };
+    if compare {
+        progress.begin("compare", placed.iter().map(|(_, e)| data_len(e)).sum());
+    }
     let mut verified: Vec<Option<ChunkId>> = vec![None; placed.len()];
     let mut seeds: HashMap<ChunkId, u64> = HashMap::new();
     let mut start = 0;
@@ -273,10 +278,14 @@ pub async fn restore<R: Remote>(name: &str, target: &Path, remote: &R, opts: &Re
                 counters.unchanged.fetch_add(1, Ordering::Relaxed);
             }
         }
-        progress.advance(placed[start..end].iter().map(|(_, e)| e.len()).sum());
+        if compare {
+            progress.advance(placed[start..end].iter().map(|(_, e)| data_len(e)).sum());
+        }
         start = end;
     }
-    progress.finish();
+    if compare {
+        progress.finish();
+    }
 
     // Pass 2: each differing chunk once, written everywhere it goes.
     let mut order: Vec<ChunkId> = Vec::new();

@@ -7,6 +7,7 @@ mod dedup_delta;
 mod gc;
 mod hostile;
 mod partitions;
+mod progress;
 mod resume;
 mod roundtrip;
 
