@@ -230,6 +230,17 @@ pub enum StoreCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// List the captures in flight (each reserves its image name), or end one.
+    Uploads {
+        /// End this upload (its id, or a unique start of it): its capture
+        /// fails, the name is free, its chunks go at the next GC.
+        #[arg(long, value_name = "ID")]
+        abort: Option<String>,
+        #[command(flatten)]
+        dir: StoreDir,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 /// The parc server a client command talks to.

@@ -51,6 +51,7 @@ pub async fn open(dir: &Path, mode: Mode) -> anyhow::Result<Data> {
         .await
         .with_context(|| format!("bringing {} up to date", path.display()))?;
     let repo = Repository::open_dir(dir, &db).with_context(|| format!("opening the chunk store in {}", dir.display()))?;
+    repo.catalog().fill_content().await.with_context(|| format!("computing content roots in {}", path.display()))?;
     Ok(Data { inventory: Inventory::new(&db), tasks: Tasks::new(&db), repo, db })
 }
 
@@ -79,4 +80,21 @@ pub fn lock_for_serving(dir: &Path) -> anyhow::Result<ServeLock> {
     file.rewind()?;
     writeln!(file, "{}", std::process::id())?;
     Ok(ServeLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The crates share one migrations table, keyed by version: two crates
+    /// with one version would each see the other's as "modified".
+    #[test]
+    fn migration_versions_are_unique_across_crates() {
+        let mut seen = std::collections::HashMap::new();
+        for (krate, m) in [("imaging", parc_imaging::catalog::migrator()), ("inventory", parc_inventory::migrator()), ("deploy", parc_deploy::migrator())] {
+            for mig in m.iter() {
+                if let Some(other) = seen.insert(mig.version, krate) {
+                    panic!("migration {} is in both {other} and {krate}: give one a new version", mig.version);
+                }
+            }
+        }
+    }
 }

@@ -140,6 +140,10 @@ async fn work(s: &Settings, server: &Client, at: &AgentTask, hw: &Hardware) -> R
             opts.level = s.imaging.level;
             opts.parallel = s.imaging.parallel;
             opts.rate_limit = task.options.rate_limit;
+            // The task, not the netboot environment's hostname (the same on
+            // every machine), says who captures; its re-run after a power
+            // cut takes over its own upload.
+            opts.origin = Some(format!("task {} on {}", task.id, at.hostname.as_deref().unwrap_or("an unnamed host")));
             let r = parc_imaging::capture(&disk, &remote, &opts, tracker.as_ref()).await;
             stop.cancel();
             let _ = reporter.await;

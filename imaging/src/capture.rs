@@ -51,12 +51,16 @@ pub struct CaptureOptions {
     pub rate_limit: Option<u64>,
     /// Read every byte, ignoring partition tables and filesystems.
     pub raw: bool,
+    /// Who captures, shown to anyone else capturing the same name; a re-run
+    /// from the same origin takes over its interrupted upload. Default:
+    /// this machine's hostname and the source path.
+    pub origin: Option<String>,
 }
 
 impl CaptureOptions {
     /// Defaults for an image called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false }
+        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false, origin: None }
     }
 }
 
@@ -66,6 +70,10 @@ pub struct CaptureReport {
     /// Bytes read and sent, chunks, time.
     #[serde(flatten)]
     pub summary: Summary,
+    /// The image's content root (see [`crate::format::Manifest::content`]).
+    pub content: ChunkId,
+    /// Other images with the same content root: this disk has not drifted from them.
+    pub same_content: Vec<String>,
     /// Bytes of the source that were zero holes.
     pub hole_bytes: u64,
     /// Partitions and filesystems found (absent for a raw capture).
@@ -174,7 +182,8 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
         (Some(scan.layout), scan.used.iter().collect::<Vec<_>>(), scan.warnings)
     };
     let bytes_read: u64 = used.iter().map(|r| r.1).sum();
-    let upload = remote.begin_upload(&opts.name, opts.replace).await?;
+    let origin = opts.origin.clone().unwrap_or_else(|| format!("{}:{}", hostname(), source.display()));
+    let upload = remote.begin_upload(&opts.name, opts.replace, &origin).await?;
     tracing::info!(source = %source.display(), size, image = %opts.name, to = %remote.describe(), "capture started");
     // The bar counts what is read; unused ranges are passed over, and
     // counting them would show a rate no disk has.
@@ -286,6 +295,15 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
     };
     let stats = manifest.stats();
     let record = remote.commit(&upload, manifest.to_bytes()).await.map_err(|e| e.in_image(&opts.name))?;
+    // The drift check: does any other image hold exactly this content?
+    // Best effort; the image is committed either way.
+    let same_content = match remote.list().await {
+        Ok(all) => all.into_iter().filter(|i| i.content == record.content && i.name != record.name).map(|i| i.name).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "listing images to compare content");
+            Vec::new()
+        }
+    };
     let report = CaptureReport {
         summary: Summary {
             image: record.name,
@@ -299,6 +317,8 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
             chunks_new: new_chunks.load(std::sync::atomic::Ordering::Relaxed),
             seconds: started.elapsed().as_secs_f64(),
         },
+        content: record.content,
+        same_content,
         hole_bytes,
         layout,
         warnings,

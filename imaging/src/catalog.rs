@@ -12,8 +12,14 @@ use crate::error::{Error, Result};
 use crate::format::manifest::ManifestStats;
 use crate::id::ChunkId;
 
-/// An upload left idle this long is considered abandoned.
+/// An upload left idle this long is abandoned: it is closed, and its chunks
+/// are no longer kept from GC for it.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+/// An upload idle this long no longer holds its image name: a capture from
+/// anywhere may take the name over. A running capture talks to the server
+/// every few seconds.
+pub const UPLOAD_STALE: Duration = Duration::from_secs(15 * 60);
 
 /// An image as listed by the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -22,6 +28,9 @@ pub struct ImageRecord {
     pub name: String,
     /// BLAKE3 of the manifest bytes.
     pub root: ChunkId,
+    /// Hash of what the image restores to, the same for re-captures of an
+    /// unchanged disk (see [`crate::format::Manifest::content`]).
+    pub content: ChunkId,
     /// Size of the captured source in bytes.
     pub source_size: u64,
     /// Bytes in data extents (the rest are holes).
@@ -35,7 +44,7 @@ pub struct ImageRecord {
 }
 
 /// An open upload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Upload {
     /// Random id handed to the client.
     pub id: String,
@@ -43,8 +52,32 @@ pub struct Upload {
     pub name: String,
     /// Whether committing may replace an image of the same name.
     pub replace: bool,
+    /// Who captures: host and source (a CLI capture) or task and host (the agent).
+    pub origin: String,
     /// Unix time the upload started.
     pub started_at: i64,
+    /// Unix time of its last request.
+    pub last_seen: i64,
+}
+
+impl Upload {
+    /// Idle long enough that it no longer holds its name ([`UPLOAD_STALE`]).
+    pub fn is_stale(&self, now: i64) -> bool {
+        self.last_seen < now - UPLOAD_STALE.as_secs() as i64
+    }
+}
+
+const UPLOAD_COLUMNS: &str = "id, name, replace, origin, started_at, last_seen";
+
+fn upload_row(row: &sqlx::sqlite::SqliteRow) -> Result<Upload> {
+    Ok(Upload {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        replace: row.try_get("replace")?,
+        origin: row.try_get("origin")?,
+        started_at: row.try_get("started_at")?,
+        last_seen: row.try_get("last_seen")?,
+    })
 }
 
 /// The catalog's tables (images, uploads); the first set to run, since
@@ -60,10 +93,16 @@ pub struct Catalog {
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<ImageRecord> {
-    let root: String = row.try_get("root")?;
+    let hash = |col: &str| -> Result<ChunkId> {
+        let v: Option<String> = row.try_get(col)?;
+        // Filled in at open for rows older than the column ([`Catalog::fill_content`]).
+        let v = v.ok_or_else(|| Error::BadManifest(format!("image has no {col} yet; open the data directory with this parc version")))?;
+        v.parse().map_err(|e: crate::id::BadChunkId| Error::BadManifest(e.to_string()))
+    };
     Ok(ImageRecord {
         name: row.try_get("name")?,
-        root: root.parse().map_err(|e: crate::id::BadChunkId| Error::BadManifest(e.to_string()))?,
+        root: hash("root")?,
+        content: hash("content")?,
         source_size: row.try_get::<i64, _>("source_size")? as u64,
         data_bytes: row.try_get::<i64, _>("data_bytes")? as u64,
         chunks: row.try_get::<i64, _>("chunks")? as u64,
@@ -72,7 +111,7 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<ImageRecord> {
     })
 }
 
-const RECORD_COLUMNS: &str = "name, root, source_size, data_bytes, chunks, unique_chunks, created_at";
+const RECORD_COLUMNS: &str = "name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at";
 
 impl Catalog {
     /// The catalog on a migrated database (see [`migrator`]).
@@ -127,6 +166,7 @@ impl Catalog {
         &self,
         name: &str,
         root: &ChunkId,
+        content: &ChunkId,
         source_size: u64,
         stats: &ManifestStats,
         manifest: &[u8],
@@ -138,14 +178,15 @@ impl Catalog {
         // to it follow it to the new content. Without `replace` the update
         // is skipped and no row changes: the name is taken.
         let changed = sqlx::query(
-            "INSERT INTO images (name, root, source_size, data_bytes, chunks, unique_chunks, created_at, manifest)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET root = excluded.root, source_size = excluded.source_size, data_bytes = excluded.data_bytes,
+            "INSERT INTO images (name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at, manifest)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET root = excluded.root, content = excluded.content, source_size = excluded.source_size, data_bytes = excluded.data_bytes,
                  chunks = excluded.chunks, unique_chunks = excluded.unique_chunks, created_at = excluded.created_at, manifest = excluded.manifest
              WHERE ?",
         )
         .bind(name)
         .bind(root.to_hex())
+        .bind(content.to_hex())
         .bind(source_size as i64)
         .bind(stats.data_bytes as i64)
         .bind(stats.chunks as i64)
@@ -162,6 +203,23 @@ impl Catalog {
         self.get(name).await
     }
 
+    /// Computes the content root of images stored before it existed; run
+    /// once after the migrations. Returns how many were filled in.
+    pub async fn fill_content(&self) -> Result<usize> {
+        let rows = sqlx::query("SELECT name, manifest FROM images WHERE content IS NULL").fetch_all(&self.pool).await?;
+        for r in &rows {
+            let name: String = r.try_get("name")?;
+            let z: Vec<u8> = r.try_get("manifest")?;
+            let content = crate::format::Manifest::from_bytes(&unpack_manifest(&z, &name)?)?.content();
+            sqlx::query("UPDATE images SET content = ? WHERE name = ? AND content IS NULL")
+                .bind(content.to_hex())
+                .bind(&name)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     /// Deletes an image record (its chunks go at the next GC).
     pub async fn delete(&self, name: &str) -> Result<()> {
         let r = match sqlx::query("DELETE FROM images WHERE name = ?").bind(name).execute(&self.pool).await {
@@ -175,18 +233,73 @@ impl Catalog {
         Ok(())
     }
 
-    /// Registers a new upload and returns it.
-    pub async fn begin_upload(&self, id: &str, name: &str, replace: bool) -> Result<Upload> {
+    /// Registers a new upload, reserving the image name: refused while
+    /// another origin's upload of that name is open and not stale; an
+    /// upload from the same origin (an interrupted capture run again) or a
+    /// stale one is closed and the new one takes the name.
+    pub async fn begin_upload(&self, id: &str, name: &str, replace: bool, origin: &str) -> Result<Upload> {
         let now = unix_now();
-        sqlx::query("INSERT INTO uploads (id, name, replace, started_at, last_seen, state) VALUES (?, ?, ?, ?, ?, 'open')")
-            .bind(id)
+        self.expire_uploads(now).await?;
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE name = ? AND state = 'open'"))
             .bind(name)
-            .bind(replace)
-            .bind(now)
-            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(upload_row)
+            .transpose()?;
+        if let Some(held) = held {
+            if held.origin != origin && !held.is_stale(now) {
+                return Err(Error::UploadInProgress { name: name.to_string(), upload: held.id, origin: held.origin, idle_secs: now - held.last_seen });
+            }
+            let why = if held.origin == origin { "aborted" } else { "expired" };
+            sqlx::query("UPDATE uploads SET state = ? WHERE id = ?").bind(why).bind(&held.id).execute(&mut *tx).await?;
+            tracing::info!(upload = %held.id, image = name, origin = %held.origin, "upload superseded by a new capture of the same name");
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO uploads (id, name, replace, origin, started_at, last_seen, state) VALUES (?, ?, ?, ?, ?, ?, 'open')",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(replace)
+        .bind(origin)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            // Another capture of the name began between our look and our insert.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                let held = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE name = ? AND state = 'open'"))
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let held = upload_row(&held)?;
+                return Err(Error::UploadInProgress { name: name.to_string(), upload: held.id, origin: held.origin, idle_secs: now - held.last_seen });
+            }
+            r => r?,
+        };
+        tx.commit().await?;
+        Ok(Upload { id: id.to_string(), name: name.to_string(), replace, origin: origin.to_string(), started_at: now, last_seen: now })
+    }
+
+    /// Closes uploads idle past [`UPLOAD_EXPIRY`].
+    async fn expire_uploads(&self, now: i64) -> Result<()> {
+        sqlx::query("UPDATE uploads SET state = 'expired' WHERE state = 'open' AND last_seen < ?")
+            .bind(now - UPLOAD_EXPIRY.as_secs() as i64)
             .execute(&self.pool)
             .await?;
-        Ok(Upload { id: id.to_string(), name: name.to_string(), replace, started_at: now })
+        Ok(())
+    }
+
+    /// Uploads still open, oldest first.
+    pub async fn open_uploads(&self) -> Result<Vec<Upload>> {
+        self.expire_uploads(unix_now()).await?;
+        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE state = 'open' ORDER BY started_at, id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(upload_row).collect()
     }
 
     /// An open, unexpired upload; refreshes its last-seen time.
@@ -201,25 +314,21 @@ impl Catalog {
         if r.rows_affected() == 0 {
             return Err(Error::NoSuchUpload(id.to_string()));
         }
-        let row = sqlx::query("SELECT id, name, replace, started_at FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Upload {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            replace: row.try_get("replace")?,
-            started_at: row.try_get("started_at")?,
-        })
+        let row = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?")).bind(id).fetch_one(&self.pool).await?;
+        upload_row(&row)
     }
 
-    /// Closes an upload as committed or aborted.
+    /// Closes an upload as committed or aborted; an upload no longer open
+    /// is [`Error::NoSuchUpload`].
     pub async fn close_upload(&self, id: &str, committed: bool) -> Result<()> {
-        sqlx::query("UPDATE uploads SET state = ? WHERE id = ?")
+        let r = sqlx::query("UPDATE uploads SET state = ? WHERE id = ? AND state = 'open'")
             .bind(if committed { "committed" } else { "aborted" })
             .bind(id)
             .execute(&self.pool)
             .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NoSuchUpload(id.to_string()));
+        }
         Ok(())
     }
 

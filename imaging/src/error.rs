@@ -49,6 +49,8 @@ pub enum Error {
     BadName(String),
     #[error("no open upload {0:?} (it was committed, aborted or expired; start the capture again)")]
     NoSuchUpload(String),
+    #[error("image {name:?} is being captured{} (upload {upload}, last active {idle_secs} s ago): wait for it to finish, or end it with `parc store uploads --abort {upload}`", if origin.is_empty() { String::new() } else { format!(" by {origin}") })]
+    UploadInProgress { name: String, upload: String, origin: String, idle_secs: i64 },
     #[error("the manifest references {count} chunk(s) the store lacks, first {first}; upload them before committing")]
     ChunksAbsent { count: usize, first: ChunkId },
     #[error("database: {0}")]

@@ -144,8 +144,9 @@ impl Repository {
         Ok(())
     }
 
-    /// Starts an upload for image `name`.
-    pub async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
+    /// Starts an upload for image `name` from `origin` (who captures),
+    /// reserving the name (see [`Catalog::begin_upload`]).
+    pub async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
         validate_name(name)?;
         if !replace {
             match self.catalog.get(name).await {
@@ -157,7 +158,7 @@ impl Repository {
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).map_err(|e| Error::io("generating an upload id", std::io::Error::other(e.to_string())))?;
         let id = hex::encode(raw);
-        self.catalog.begin_upload(&id, name, replace).await?;
+        self.catalog.begin_upload(&id, name, replace, origin).await?;
         tracing::info!(upload = %id, image = name, "upload started");
         Ok(id)
     }
@@ -248,7 +249,7 @@ impl Repository {
         let root = Manifest::root(&manifest_bytes);
         let rec = self
             .catalog
-            .insert_image(&up.name, &root, manifest.source_size, &manifest.stats(), &manifest_bytes, up.replace)
+            .insert_image(&up.name, &root, &manifest.content(), manifest.source_size, &manifest.stats(), &manifest_bytes, up.replace)
             .await?;
         self.catalog.close_upload(upload, true).await?;
         self.recent_uploads.lock().unwrap().remove(upload);

@@ -34,7 +34,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {w}");
                 }
                 println!(
-                    "captured {} as {:?}: {} read, {} sent ({} of {} chunks new), {} of holes, {:.1}s\nroot {}",
+                    "captured {} as {:?}: {} read, {} sent ({} of {} chunks new), {} of holes, {:.1}s\nroot {}\ncontent {}",
                     source.display(),
                     r.summary.image,
                     human(r.summary.bytes_read),
@@ -43,8 +43,12 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                     r.summary.chunks_total,
                     human(r.hole_bytes),
                     r.summary.seconds,
-                    r.summary.root
+                    r.summary.root,
+                    r.content
                 );
+                if !r.same_content.is_empty() {
+                    println!("same content as {} (nothing changed since)", quoted_list(&r.same_content));
+                }
             }
         }
         ImageCommand::Restore { name, target, full, grow, transfer, at, out } => {
@@ -81,9 +85,9 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             } else if images.is_empty() {
                 println!("no images");
             } else {
-                println!("{:<32} {:>10} {:>10} {:>8}  ROOT", "NAME", "SIZE", "DATA", "CHUNKS");
+                println!("{:<32} {:>10} {:>10} {:>8}  CONTENT", "NAME", "SIZE", "DATA", "CHUNKS");
                 for i in images {
-                    println!("{:<32} {:>10} {:>10} {:>8}  {}", i.name, human(i.source_size), human(i.data_bytes), i.chunks, &i.root.to_hex()[..16]);
+                    println!("{:<32} {:>10} {:>10} {:>8}  {}", i.name, human(i.source_size), human(i.data_bytes), i.chunks, &i.content.to_hex()[..16]);
                 }
             }
         }
@@ -93,14 +97,20 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
             let m = Manifest::from_bytes(&bytes).with_context(|| format!("image {name:?}"))?;
             let stats = m.stats();
             if out.json {
+                let same = same_content(&remote, &rec).await;
                 print_json(&serde_json::json!({
-                    "image": rec, "format_version": m.version, "chunking": m.chunking,
+                    "image": rec, "same_content": same, "format_version": m.version, "chunking": m.chunking,
                     "compression": m.compression, "created": m.created, "stats": stats,
                     "layout": m.layout,
                 }));
             } else {
                 println!("image        {}", rec.name);
                 println!("root         {}", rec.root);
+                println!("content      {}", rec.content);
+                let same = same_content(&remote, &rec).await;
+                if !same.is_empty() {
+                    println!("same content {}", quoted_list(&same));
+                }
                 println!("size         {} ({} bytes)", human(m.source_size), m.source_size);
                 println!("data         {} in {} chunks ({} distinct)", human(stats.data_bytes), stats.chunks, stats.unique_chunks);
                 println!("holes        {}", human(stats.hole_bytes));
@@ -155,4 +165,15 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Other images whose content root equals `rec`'s.
+async fn same_content(remote: &parc_imaging::AnyRemote, rec: &parc_imaging::ImageRecord) -> Vec<String> {
+    let all = remote.list().await.unwrap_or_default();
+    all.into_iter().filter(|i| i.content == rec.content && i.name != rec.name).map(|i| i.name).collect()
+}
+
+/// `"a", "b"` for a message.
+fn quoted_list(names: &[String]) -> String {
+    names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
 }

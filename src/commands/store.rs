@@ -58,6 +58,46 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        StoreCommand::Uploads { abort, dir, out } => {
+            let dir = dir.store.unwrap_or(cfg.server.data_dir);
+            let repo = crate::data::open(&dir, crate::data::Mode::Existing).await?.repo;
+            let open = repo.catalog().open_uploads().await?;
+            match abort {
+                Some(want) => {
+                    let up = pick(&open, &want)?;
+                    repo.abort(&up.id).await?;
+                    println!("aborted upload {} of {:?} (by {}); the name is free, its chunks go at the next `parc store gc`", up.id, up.name, up.origin);
+                }
+                None if out.json => print_json(&open),
+                None if open.is_empty() => println!("no uploads in flight"),
+                None => {
+                    let now = parc_imaging::catalog::unix_now();
+                    println!("{:<32}  {:<24} {:<9} {:<25}  {:<25}  ORIGIN", "ID", "IMAGE", "STATE", "STARTED", "LAST ACTIVE");
+                    for u in &open {
+                        let state = if u.is_stale(now) { "stale" } else { "active" };
+                        println!(
+                            "{:<32}  {:<24} {:<9} {:<25}  {:<25}  {}",
+                            u.id,
+                            u.name,
+                            state,
+                            super::host::when(Some(u.started_at)),
+                            super::host::when(Some(u.last_seen)),
+                            u.origin
+                        );
+                    }
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The open upload `want` names: its id or a unique start of it.
+fn pick<'a>(open: &'a [parc_imaging::catalog::Upload], want: &str) -> anyhow::Result<&'a parc_imaging::catalog::Upload> {
+    let hits: Vec<_> = open.iter().filter(|u| !want.is_empty() && u.id.starts_with(want)).collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => anyhow::bail!("no upload in flight with id {want:?} (`parc store uploads` lists them; it may have finished)"),
+        _ => anyhow::bail!("{} uploads start with {want:?}; give more of the id", hits.len()),
+    }
 }

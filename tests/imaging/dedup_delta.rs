@@ -35,3 +35,45 @@ fn recapture_after_small_change_sends_little_and_delta_restore_fetches_little() 
     assert!(rd * 100 <= rf * 5, "delta restore received {rd} bytes, more than 5 % of a full restore's {rf}");
     assert!(kit::same_content(&f.b, &target), "delta-restored B differs from B's source");
 }
+
+/// The drift check: an unchanged disk captured again (elsewhere, later, at
+/// another compression level) has a new root but the same content root,
+/// and parc names the image it matches; a changed disk does not match.
+#[test]
+fn recapturing_an_unchanged_disk_gives_the_same_content_root() {
+    let f = fixtures();
+    let data = scratch();
+    let store = s(data.path());
+    // Another path to the same bytes: the manifest records the source path.
+    let again = data.path().join("pc-07-disk.img");
+    std::fs::hard_link(&f.a, &again).unwrap();
+
+    let golden = parc_json(&["image", "capture", s(&f.a), "--name", "golden", "--store", store]);
+    assert_eq!(golden["same_content"], serde_json::json!([]));
+    let pc07 = parc_json(&["image", "capture", s(&again), "--name", "pc-07", "--level", "9", "--store", store]);
+    assert_ne!(golden["root"], pc07["root"], "the root covers capture time and source");
+    assert_eq!(golden["content"], pc07["content"], "an unchanged disk has the same content root");
+    assert_eq!(pc07["same_content"], serde_json::json!(["golden"]));
+    let changed = parc_json(&["image", "capture", s(&f.b), "--name", "pc-08", "--store", store]);
+    assert_ne!(changed["content"], golden["content"], "a changed disk has another content root");
+    assert_eq!(changed["same_content"], serde_json::json!([]));
+
+    let show = parc(&["image", "show", "pc-07", "--store", store]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains(&format!("content      {}", golden["content"].as_str().unwrap())), "{text}");
+    assert!(text.contains("same content \"golden\""), "{text}");
+    let list = parc_json(&["image", "list", "--store", store]);
+    let contents: Vec<_> = list.as_array().unwrap().iter().map(|i| (i["name"].as_str().unwrap(), i["content"].as_str().unwrap())).collect();
+    assert_eq!(contents[0], ("golden", golden["content"].as_str().unwrap()));
+
+    // Images stored before content roots existed (the column emptied, as
+    // in a data directory from then) get theirs at the next open.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = parc_db::Db::open_sqlite(&data.path().join("parc.db"), false).await.unwrap();
+        sqlx::query("UPDATE images SET content = NULL").execute(db.sqlite()).await.unwrap();
+        db.close().await;
+    });
+    let list = parc_json(&["image", "list", "--store", store]);
+    assert_eq!(list[0]["content"], golden["content"], "filled in again from the manifest");
+}
+

@@ -10,6 +10,7 @@ mod partitions;
 mod progress;
 mod resume;
 mod roundtrip;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

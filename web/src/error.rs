@@ -35,7 +35,7 @@ impl ApiError {
 fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::NoSuchImage(_) | Error::NoSuchUpload(_) | Error::MissingChunk(_) => StatusCode::NOT_FOUND,
-        Error::ImageExists(_) | Error::InUse(_) | Error::ChunksAbsent { .. } => StatusCode::CONFLICT,
+        Error::ImageExists(_) | Error::InUse(_) | Error::ChunksAbsent { .. } | Error::UploadInProgress { .. } => StatusCode::CONFLICT,
         Error::BadName(_) | Error::BadManifest(_) => StatusCode::BAD_REQUEST,
         Error::Chunk(ChunkError::HashMismatch { .. } | ChunkError::Undecodable { .. }) => StatusCode::BAD_REQUEST,
         Error::InImage { cause, .. } => status_of(cause),

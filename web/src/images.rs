@@ -71,6 +71,10 @@ struct BeginUpload {
     name: String,
     #[serde(default)]
     replace: bool,
+    /// Who captures (host and source, or task and host): a re-run from the
+    /// same origin takes over its interrupted upload.
+    #[serde(default)]
+    origin: String,
 }
 
 #[derive(Serialize)]
@@ -79,7 +83,7 @@ struct UploadStarted {
 }
 
 async fn begin(State(s): State<AppState>, Json(req): Json<BeginUpload>) -> ApiResult<(StatusCode, Json<UploadStarted>)> {
-    let upload = s.repo.begin_upload(&req.name, req.replace).await?;
+    let upload = s.repo.begin_upload(&req.name, req.replace, &req.origin).await?;
     Ok((StatusCode::CREATED, Json(UploadStarted { upload })))
 }
 

@@ -174,6 +174,22 @@ impl Manifest {
         ChunkId::of(bytes)
     }
 
+    /// The *content root*: a hash of what the image restores to (size,
+    /// layout, extents) without the capture's time, host, source or
+    /// compression, so an unchanged disk captured again gets the same one.
+    /// Comparable between captures made with the same chunking parameters.
+    pub fn content(&self) -> ChunkId {
+        #[derive(Serialize)]
+        struct Content<'a> {
+            content: &'static str,
+            source_size: u64,
+            layout: &'a Option<crate::layout::Layout>,
+            extents: &'a [Extent],
+        }
+        let c = Content { content: "parc-content-v1", source_size: self.source_size, layout: &self.layout, extents: &self.extents };
+        ChunkId::of(&serde_json::to_vec(&c).expect("content serialises"))
+    }
+
     /// Checks the invariants a reader relies on.
     pub fn validate(&self) -> Result<()> {
         if self.version != FORMAT_VERSION {

@@ -121,8 +121,8 @@ fn body_err(url: &str, e: reqwest::Error) -> Error {
 }
 
 impl Remote for HttpRemote {
-    async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
-        let body = serde_json::json!({ "name": name, "replace": replace });
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
+        let body = serde_json::json!({ "name": name, "replace": replace, "origin": origin });
         let resp = self.send("uploads", |c, u| c.post(u).json(&body)).await?;
         Ok(self.json::<UploadStarted>(resp).await?.upload)
     }

@@ -7,8 +7,8 @@ use crate::id::ChunkId;
 use crate::repo::Repository;
 
 impl Remote for Repository {
-    async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
-        Repository::begin_upload(self, name, replace).await
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
+        Repository::begin_upload(self, name, replace, origin).await
     }
     async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
         Repository::missing(self, upload, ids).await

@@ -22,8 +22,8 @@ pub struct Fetched {
 
 /// The operations capture and restore need from an image repository.
 pub trait Remote: Send + Sync {
-    /// Starts an upload for image `name`; returns the upload id.
-    fn begin_upload(&self, name: &str, replace: bool) -> impl Future<Output = Result<String>> + Send;
+    /// Starts an upload for image `name` from `origin` (who captures); returns the upload id.
+    fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> impl Future<Output = Result<String>> + Send;
     /// The subset of `ids` the repository lacks.
     fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> impl Future<Output = Result<Vec<ChunkId>>> + Send;
     /// Uploads one compressed chunk; idempotent.
@@ -69,8 +69,8 @@ macro_rules! delegate {
 }
 
 impl Remote for AnyRemote {
-    async fn begin_upload(&self, name: &str, replace: bool) -> Result<String> {
-        delegate!(self, r => r.begin_upload(name, replace).await)
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
+        delegate!(self, r => r.begin_upload(name, replace, origin).await)
     }
     async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
         delegate!(self, r => Remote::missing(r, upload, ids).await)
