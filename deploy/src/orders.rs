@@ -231,15 +231,15 @@ mod tests {
     #[test]
     fn hostname_hooks_name_each_host() {
         let registry = Hook::parse_short("hostname").unwrap();
-        assert_eq!(name(hooks_for(&[registry.clone()], &host(7, Some("pc-07")), 1, 2).unwrap()), "pc-07");
+        assert_eq!(name(hooks_for(std::slice::from_ref(&registry), &host(7, Some("pc-07")), 1, 2).unwrap()), "pc-07");
         let e = hooks_for(&[registry], &host(8, None), 2, 2).unwrap_err().to_string();
         assert!(e.contains("no hostname in the registry"), "{e}");
         let template = Hook::parse_short("hostname=lab-{{ n }}").unwrap();
-        assert_eq!(name(hooks_for(&[template.clone()], &host(8, None), 2, 2).unwrap()), "lab-2");
+        assert_eq!(name(hooks_for(std::slice::from_ref(&template), &host(8, None), 2, 2).unwrap()), "lab-2");
         let by_mac = Hook::parse_short("hostname=pc-{{ mac }}").unwrap();
         assert_eq!(name(hooks_for(&[by_mac], &host(9, None), 1, 1).unwrap()), "pc-52-54-00-00-00-09");
         let literal = Hook::parse_short("hostname=pc-01").unwrap();
-        assert!(hooks_for(&[literal.clone()], &host(7, None), 1, 2).unwrap_err().to_string().contains("would name all 2 hosts pc-01"));
+        assert!(hooks_for(std::slice::from_ref(&literal), &host(7, None), 1, 2).unwrap_err().to_string().contains("would name all 2 hosts pc-01"));
         assert_eq!(name(hooks_for(&[literal], &host(7, None), 1, 1).unwrap()), "pc-01", "one host may take a literal name");
         let bad = Hook::parse_short("hostname=lab {{ n }}").unwrap();
         assert!(hooks_for(&[bad], &host(7, None), 1, 1).is_err(), "the rendered name is still checked");

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 
 use crate::error::{Error, Result};
-use crate::format::manifest::ManifestStats;
+use crate::format::Manifest;
 use crate::id::ChunkId;
 
 /// An upload left idle this long is abandoned: it is closed, and its chunks
@@ -161,17 +161,10 @@ impl Catalog {
             .collect()
     }
 
-    /// Records a committed image; replaces one of the same name only if `replace`.
-    pub async fn insert_image(
-        &self,
-        name: &str,
-        root: &ChunkId,
-        content: &ChunkId,
-        source_size: u64,
-        stats: &ManifestStats,
-        manifest: &[u8],
-        replace: bool,
-    ) -> Result<ImageRecord> {
+    /// Records a committed image from its parsed manifest and the bytes it
+    /// was parsed from; replaces one of the same name only if `replace`.
+    pub async fn insert_image(&self, name: &str, parsed: &Manifest, manifest: &[u8], replace: bool) -> Result<ImageRecord> {
+        let (root, content, stats) = (Manifest::root(manifest), parsed.content(), parsed.stats());
         let packed = zstd::bulk::compress(manifest, 3).map_err(|e| Error::io("compressing manifest", e))?;
         let now = unix_now();
         // A replaced image keeps its row (and id), so the tasks that refer
@@ -187,7 +180,7 @@ impl Catalog {
         .bind(name)
         .bind(root.to_hex())
         .bind(content.to_hex())
-        .bind(source_size as i64)
+        .bind(parsed.source_size as i64)
         .bind(stats.data_bytes as i64)
         .bind(stats.chunks as i64)
         .bind(stats.unique_chunks as i64)

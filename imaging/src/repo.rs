@@ -249,7 +249,7 @@ impl Repository {
         let root = Manifest::root(&manifest_bytes);
         let rec = self
             .catalog
-            .insert_image(&up.name, &root, &manifest.content(), manifest.source_size, &manifest.stats(), &manifest_bytes, up.replace)
+            .insert_image(&up.name, &manifest, &manifest_bytes, up.replace)
             .await?;
         self.catalog.close_upload(upload, true).await?;
         self.recent_uploads.lock().unwrap().remove(upload);

@@ -113,7 +113,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             } else if hosts.is_empty() {
                 println!("no hosts");
             } else {
-                println!("{:>5}  {:<20} {:<17} {:<8} {:<13} {}", "ID", "HOSTNAME", "MAC", "STATE", "ARCH", "GROUPS");
+                println!("{:>5}  {:<20} {:<17} {:<8} {:<13} GROUPS", "ID", "HOSTNAME", "MAC", "STATE", "ARCH");
                 for h in &hosts {
                     println!(
                         "{:>5}  {:<20} {:<17} {:<8} {:<13} {}",

@@ -134,7 +134,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             } else if tasks.is_empty() {
                 println!("no tasks{}", if all { "" } else { " unfinished (--all shows finished ones)" });
             } else {
-                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} {}", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "NOT BEFORE", "WINDOW", "PROGRESS");
+                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} PROGRESS", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "NOT BEFORE", "WINDOW");
                 for s in &tasks {
                     let t = &s.task;
                     println!(

@@ -93,7 +93,7 @@ fn file(m: &Message) -> String {
     m.fname_str().and_then(Result::ok).unwrap_or("").trim_end_matches('\0').to_string()
 }
 
-fn opt<'a>(m: &'a Message, code: OptionCode) -> Option<&'a DhcpOption> {
+fn opt(m: &Message, code: OptionCode) -> Option<&DhcpOption> {
     m.opts().get(code)
 }
 

@@ -96,9 +96,11 @@ fn phases(seen: &[(&'static str, f64)]) -> String {
 /// Boots `disk` with the network first (parc's script says "boot locally")
 /// and returns what the disk's OS reported, the seconds from power-on to
 /// that report, and the console log.
-fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &str, disk: &Path, dir: &Path, since: usize) -> (DiskReport, f64, String) {
+fn boot_disk(lab: &Lab, reports: &ReportServer, machine: VmConfig, dir: &Path, since: usize) -> (DiskReport, f64, String) {
     let t0 = Instant::now();
-    let mut vm = Vm::start(lab, &VmConfig::new(fw, mac, uuid).with_disk(disk), dir).unwrap();
+    let (fw, mac) = (machine.firmware, machine.mac.clone());
+    let mac = mac.as_str();
+    let mut vm = Vm::start(lab, &machine, dir).unwrap();
     if let Err(e) = vm.wait_for(REPORTED, DISK_BOOT_TIMEOUT) {
         panic!("{fw:?} {mac}: the disk did not boot and report: {e}");
     }
@@ -109,7 +111,7 @@ fn boot_disk(lab: &Lab, reports: &ReportServer, fw: Firmware, mac: &str, uuid: &
     }
     let secs = t0.elapsed().as_secs_f64();
     let _ = vm.wait_exit(Duration::from_secs(30));
-    let last = reports.reports().into_iter().filter(|x| x.field("mac") == Some(mac)).last().expect("counted above");
+    let last = reports.reports().into_iter().rfind(|x| x.field("mac") == Some(mac)).expect("counted above");
     (DiskReport::parse(&last.body).unwrap(), secs, vm.serial_log())
 }
 
@@ -214,7 +216,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         }
 
         // B restarts onto its own disk: the hooks' work is what its OS reads.
-        let (r, secs, console) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join(format!("vm-b-{name}-disk")), 0);
+        let (r, secs, console) = boot_disk(&lab, &reports, VmConfig::new(fw, &mac_b, &uuid_b).with_disk(&disk_b), &tmp.path().join(format!("vm-b-{name}-disk")), 0);
         assert_eq!(r.hostname, "lab-b", "{r:?}");
         assert!(r.key_present, "{r:?}");
         assert_eq!(r.key_line.as_deref(), Some(pubkey.as_str()), "parc's deployment key is installed");
@@ -280,7 +282,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         let tr = task_json(&parc, &lab, id);
         assert_eq!((tr["state"].as_str(), tr["attempts"].as_u64()), (Some("succeeded"), Some(2)), "{tr:#}");
         let before = reports_for(&reports, &mac_b);
-        let (r, _, _) = boot_disk(&lab, &reports, fw, &mac_b, &uuid_b, &disk_b, &tmp.path().join("vm-b-after-resume"), before);
+        let (r, _, _) = boot_disk(&lab, &reports, VmConfig::new(fw, &mac_b, &uuid_b).with_disk(&disk_b), &tmp.path().join("vm-b-after-resume"), before);
         assert_eq!(r.hostname, "lab-b");
 
         // 4b. A task for an image that does not exist is refused when given,
