@@ -416,7 +416,7 @@ pub enum TaskCommand {
         #[command(flatten)]
         when: Schedule,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -455,7 +455,7 @@ pub enum TaskCommand {
         #[command(flatten)]
         when: Schedule,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -468,7 +468,7 @@ pub enum TaskCommand {
         #[arg(long)]
         all: bool,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -477,7 +477,7 @@ pub enum TaskCommand {
         /// Task id.
         id: i64,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
         #[command(flatten)]
         out: Output,
     },
@@ -492,7 +492,7 @@ pub enum TaskCommand {
         #[arg(long)]
         group: Option<String>,
         #[command(flatten)]
-        at: ServerArg,
+        at: Location,
     },
 }
 

@@ -7,10 +7,67 @@ use parc_deploy::api::CreateTasks;
 use parc_deploy::{Hook, Task, TaskKind, TaskOptions};
 use parc_imaging::units::human;
 
-use super::host::{client, when};
+use parc_client::Client;
+use parc_deploy::api::{TaskDetail, TaskSummary};
+
+use super::host::{server, when};
 use super::print_json;
-use crate::cli::{Schedule, TaskCommand};
+use crate::cli::{Location, Schedule, TaskCommand};
 use crate::config::Config;
+use crate::data::{Data, Mode};
+
+/// Where `task …` works: a server, or a data directory (`--store`; the
+/// server, when one runs on it, picks the change up at its next tick).
+enum Desk {
+    Server(Client),
+    Local(Box<Data>),
+}
+
+impl Desk {
+    async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
+        Ok(match &at.store {
+            Some(dir) => Desk::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
+            None => Desk::Server(server(cfg, at.server.as_deref())?),
+        })
+    }
+
+    async fn create(&self, req: &CreateTasks) -> anyhow::Result<Vec<Task>> {
+        Ok(match self {
+            Desk::Server(c) => c.create_tasks(req).await?,
+            Desk::Local(d) => parc_deploy::orders::create(&d.tasks, &d.inventory, d.repo.catalog(), req).await?,
+        })
+    }
+
+    async fn list(&self, host: Option<&str>, all: bool) -> anyhow::Result<Vec<TaskSummary>> {
+        Ok(match self {
+            Desk::Server(c) => c.tasks(host, all).await?,
+            Desk::Local(d) => parc_deploy::orders::summaries(&d.tasks, &d.inventory, host, !all).await?,
+        })
+    }
+
+    async fn show(&self, id: i64) -> anyhow::Result<TaskDetail> {
+        Ok(match self {
+            Desk::Server(c) => c.task(id).await?,
+            Desk::Local(d) => parc_deploy::orders::detail(&d.tasks, &d.inventory, id).await?,
+        })
+    }
+
+    async fn cancel(&self, id: i64) -> anyhow::Result<Task> {
+        Ok(match self {
+            Desk::Server(c) => c.cancel_task(id).await?,
+            Desk::Local(d) => parc_deploy::orders::cancel(&d.tasks, &d.inventory, id).await?,
+        })
+    }
+
+    /// The ids of a group's hosts.
+    async fn group(&self, group: &str) -> anyhow::Result<Vec<String>> {
+        let hosts = match self {
+            Desk::Server(c) => c.hosts(Some(group)).await?,
+            Desk::Local(d) => d.inventory.list(Some(group)).await?,
+        };
+        Ok(hosts.iter().map(|h| h.id.to_string()).collect())
+    }
+}
 
 /// The options, with the window checked here; `--at` goes to the server
 /// as written, read in its time zone like the window.
@@ -95,7 +152,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             let mut options = schedule(&w)?;
             options.replace = replace;
             let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
-            let created = client(&cfg, &at)?.create_tasks(&req).await?;
+            let created = Desk::open(&cfg, &at).await?.create(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -120,7 +177,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                 all.push(Hook::Script { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
             }
             let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
-            let created = client(&cfg, &at)?.create_tasks(&req).await?;
+            let created = Desk::open(&cfg, &at).await?.create(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -128,7 +185,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::List { host, all, at, out } => {
-            let tasks = client(&cfg, &at)?.tasks(host.as_deref(), all).await?;
+            let tasks = Desk::open(&cfg, &at).await?.list(host.as_deref(), all).await?;
             if out.json {
                 print_json(&tasks);
             } else if tasks.is_empty() {
@@ -153,7 +210,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Show { id, at, out } => {
-            let d = client(&cfg, &at)?.task(id).await?;
+            let d = Desk::open(&cfg, &at).await?.show(id).await?;
             if out.json {
                 print_json(&d);
             } else {
@@ -187,18 +244,18 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Cancel { ids, hosts, group, at } => {
-            let api = client(&cfg, &at)?;
+            let desk = Desk::open(&cfg, &at).await?;
             let mut all = ids;
             let mut keys = hosts;
             if let Some(g) = &group {
-                let members = api.hosts(Some(g)).await?;
+                let members = desk.group(g).await?;
                 if members.is_empty() {
                     bail!("group {g:?} has no hosts");
                 }
-                keys.extend(members.iter().map(|h| h.id.to_string()));
+                keys.extend(members);
             }
             for k in &keys {
-                all.extend(api.tasks(Some(k), false).await?.into_iter().map(|t| t.task.id));
+                all.extend(desk.list(Some(k), false).await?.into_iter().map(|t| t.task.id));
             }
             if all.is_empty() {
                 bail!("nothing to cancel: name task ids, --host or --group (with unfinished tasks)");
@@ -206,7 +263,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             all.sort_unstable();
             all.dedup();
             for id in all {
-                let t = api.cancel_task(id).await?;
+                let t = desk.cancel(id).await?;
                 println!("task {} cancelled", t.id);
             }
         }

@@ -187,7 +187,7 @@ fn a_second_server_on_one_data_directory_is_refused_with_the_first_ones_pid() {
 }
 
 #[test]
-fn host_commands_work_on_a_data_directory_too() {
+fn host_and_task_commands_work_on_a_data_directory_too() {
     let scratch = scratch();
     let dir = scratch.path().join("data");
     let src = scratch.path().join("disk.raw");
@@ -202,6 +202,22 @@ fn host_commands_work_on_a_data_directory_too() {
     let names: Vec<&str> = hosts.as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
     assert_eq!(names, ["pc-1", "pc-2"]);
     assert_eq!(parc_json(&["host", "show", "pc-2", "--store", st])["groups"], serde_json::json!(["lab"]));
+
+    // Tasks too: created, listed, shown and cancelled without a server, under the same rules.
+    let created = parc_json(&["task", "restore", "pc-1", "pc-2", "--image", "d", "--hooks", "hostname", "--store", st]);
+    let ids: Vec<i64> = created.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{created}");
+    let refused = parc(&["task", "restore", "pc-1", "--image", "nosuch", "--store", st]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("image \"nosuch\" does not exist"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(parc_json(&["task", "list", "--store", st]).as_array().unwrap().len(), 2);
+    let shown = parc(&["task", "show", &ids[1].to_string(), "--store", st]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("restore d on pc-2") && shown.contains("hook      hostname pc-2"), "{shown}");
+    let cancelled = parc(&["task", "cancel", "--group", "lab", "--host", "pc-1", "--store", st]);
+    let cancelled = String::from_utf8_lossy(&cancelled.stdout);
+    assert_eq!(cancelled.lines().count(), 2, "{cancelled}");
+    assert!(parc_json(&["task", "list", "--store", st]).as_array().unwrap().is_empty());
+
     assert!(parc(&["host", "edit", "pc-2", "--clear-groups", "--store", st]).status.success());
     assert!(parc(&["host", "rm", "pc-1", "--store", st]).status.success());
     assert_eq!(parc_json(&["host", "list", "--store", st]).as_array().unwrap().len(), 1);
