@@ -183,7 +183,8 @@ pub enum ImageCommand {
         #[arg(long)]
         force: bool,
         #[command(flatten)]
-        at: Location,
+        at: Location,        #[command(flatten)]
+        out: Output,
     },
     /// Fetch and check every chunk of an image without writing anything.
     Verify {
@@ -333,7 +334,8 @@ pub enum HostCommand {
         #[arg(long)]
         cancel_tasks: bool,
         #[command(flatten)]
-        at: Location,
+        at: Location,        #[command(flatten)]
+        out: Output,
     },
     /// Import hosts from CSV (header: mac,hostname,uuid,ip,groups,secureon;
     /// only mac is required; one row per host, several MACs or groups in one
@@ -492,7 +494,8 @@ pub enum TaskCommand {
         #[arg(long)]
         group: Option<String>,
         #[command(flatten)]
-        at: Location,
+        at: Location,        #[command(flatten)]
+        out: Output,
     },
 }
 

@@ -186,8 +186,12 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 print_host(&h);
             }
         }
-        HostCommand::Rm { host, cancel_tasks, at } => {
+        HostCommand::Rm { host, cancel_tasks, at, out } => {
             let r = Registry::open(&cfg, &at).await?.remove(&host, cancel_tasks).await?;
+            if out.json {
+                print_json(&r);
+                return Ok(ExitCode::SUCCESS);
+            }
             for id in &r.cancelled_tasks {
                 println!("cancelled task {id}");
             }

@@ -134,7 +134,7 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        ImageCommand::Delete { name, force, at } => {
+        ImageCommand::Delete { name, force, at, out } => {
             let done = match &at.store {
                 Some(dir) => {
                     let d = crate::data::open(dir, Mode::Existing).await?;
@@ -142,6 +142,10 @@ pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => super::host::server(&cfg, at.server.as_deref())?.delete_image(&name, force).await?,
             };
+            if out.json {
+                print_json(&done);
+                return Ok(ExitCode::SUCCESS);
+            }
             for id in &done.cancelled_tasks {
                 println!("cancelled task {id}");
             }

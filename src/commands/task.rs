@@ -243,7 +243,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        TaskCommand::Cancel { ids, hosts, group, at } => {
+        TaskCommand::Cancel { ids, hosts, group, at, out } => {
             let desk = Desk::open(&cfg, &at).await?;
             let mut all = ids;
             let mut keys = hosts;
@@ -262,9 +262,16 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
             all.sort_unstable();
             all.dedup();
+            let mut cancelled = Vec::new();
             for id in all {
                 let t = desk.cancel(id).await?;
-                println!("task {} cancelled", t.id);
+                if !out.json {
+                    println!("task {} cancelled", t.id);
+                }
+                cancelled.push(t);
+            }
+            if out.json {
+                print_json(&cancelled);
             }
         }
     }

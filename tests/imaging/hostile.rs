@@ -213,12 +213,18 @@ fn host_and_task_commands_work_on_a_data_directory_too() {
     let shown = parc(&["task", "show", &ids[1].to_string(), "--store", st]);
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.contains("restore d on pc-2") && shown.contains("hook      hostname pc-2"), "{shown}");
-    let cancelled = parc(&["task", "cancel", "--group", "lab", "--host", "pc-1", "--store", st]);
-    let cancelled = String::from_utf8_lossy(&cancelled.stdout);
-    assert_eq!(cancelled.lines().count(), 2, "{cancelled}");
+    let cancelled = parc_json(&["task", "cancel", "--group", "lab", "--host", "pc-1", "--store", st]);
+    let states: Vec<_> = cancelled.as_array().unwrap().iter().map(|t| (t["id"].as_i64().unwrap(), t["state"].as_str().unwrap())).collect();
+    assert_eq!(states, [(ids[0], "cancelled"), (ids[1], "cancelled")]);
     assert!(parc_json(&["task", "list", "--store", st]).as_array().unwrap().is_empty());
 
     assert!(parc(&["host", "edit", "pc-2", "--clear-groups", "--store", st]).status.success());
-    assert!(parc(&["host", "rm", "pc-1", "--store", st]).status.success());
+    let removed = parc_json(&["host", "rm", "pc-1", "--store", st]);
+    assert_eq!((removed["hostname"].as_str(), removed["cancelled_tasks"].as_array().map(Vec::len)), (Some("pc-1"), Some(0)), "{removed}");
     assert_eq!(parc_json(&["host", "list", "--store", st]).as_array().unwrap().len(), 1);
+    let task = parc_json(&["task", "restore", "pc-2", "--image", "d", "--store", st]);
+    let deleted = parc_json(&["image", "delete", "d", "--force", "--store", st]);
+    assert_eq!(deleted["cancelled_tasks"], serde_json::json!([task[0]["id"]]), "{deleted}");
+    let none = parc(&["task", "cancel", "--host", "pc-2", "--json", "--store", st]);
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("nothing to cancel"));
 }
