@@ -45,6 +45,216 @@ pub enum Command {
     /// The netboot environment: kernel and initramfs with parc as the agent.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Sign in to a server: asks for user and password (or takes a token
+    /// with --token-file) and keeps an API token for later commands.
+    Login(LoginArgs),
+    /// Forget the token kept for a server.
+    Logout {
+        #[command(flatten)]
+        at: ServerArg,
+    },
+    /// Who the kept token (or PARC_TOKEN) signs in as, and what they may do.
+    Whoami {
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Accounts: add, list, remove, set passwords, grant roles.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Roles: named sets of permissions.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// The entity tree hosts, images and users' roles hang on.
+    #[command(subcommand)]
+    Entity(EntityCommand),
+    /// Your API tokens, for scripts and CI.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log: who did what, when, from where.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// User name (asked when absent).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from stdin (one line) instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Keep this token (e.g. <data_dir>/initial-admin-token) instead of a password login.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["user", "password_stdin"])]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: ServerArg,
+}
+
+/// A role on an entity: `ROLE` (on /) or `ROLE@/entity/path`.
+#[derive(Debug, Clone)]
+pub struct GrantArg(pub parc_access::Grant);
+
+impl std::str::FromStr for GrantArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (role, entity) = s.split_once('@').unwrap_or((s, "/"));
+        if role.is_empty() || !entity.starts_with('/') {
+            return Err(format!("{s:?}: give ROLE or ROLE@/entity/path"));
+        }
+        Ok(GrantArg(parc_access::Grant { role: role.to_string(), entity: entity.to_string() }))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user (asks for a password unless --no-password).
+    Add {
+        name: String,
+        /// Roles to grant: ROLE (on /) or ROLE@/entity/path (repeatable).
+        #[arg(long = "role", value_name = "ROLE[@ENTITY]")]
+        roles: Vec<GrantArg>,
+        /// Tokens only; no password login until `parc user passwd`.
+        #[arg(long)]
+        no_password: bool,
+        /// Read the password from stdin (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Remove a user and their tokens (never the last administrator).
+    Rm {
+        name: String,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+    /// Set a user's password (yours, or anyone's as an administrator).
+    Passwd {
+        name: String,
+        /// Read the password from stdin (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+    /// Grant a role on an entity (and everything below it).
+    Grant {
+        name: String,
+        /// ROLE or ROLE@/entity/path.
+        grant: GrantArg,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+    /// Take a grant back.
+    Revoke {
+        name: String,
+        /// ROLE or ROLE@/entity/path.
+        grant: GrantArg,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// List roles and their permissions.
+    List {
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Make a role from permissions (e.g. image.read,task.create).
+    Add {
+        name: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<parc_access::Permission>,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EntityCommand {
+    /// List entities.
+    List {
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Make an entity under an existing one, e.g. "/Ministry/Site A".
+    Add {
+        path: String,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token; its secret is printed once.
+    Create {
+        /// What it is for.
+        name: String,
+        /// Lifetime in days (default: no expiry).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_days: Option<u32>,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List your tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Revoke a token: refused from the next request on.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        at: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// List entries, oldest first.
+    List {
+        /// Since this many hours ago.
+        #[arg(long, value_name = "HOURS")]
+        since_hours: Option<u32>,
+        /// Only this actor's.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only objects containing this text.
+        #[arg(long)]
+        object: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        /// CSV (with a header line) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[command(flatten)]
+        at: ServerArg,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 impl Command {

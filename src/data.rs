@@ -22,6 +22,10 @@ pub struct Data {
     pub inventory: Inventory,
     /// Tasks.
     pub tasks: Tasks,
+    /// Users, roles, tokens.
+    pub access: parc_access::Access,
+    /// The audit log.
+    pub audit: parc_access::AuditLog,
 }
 
 /// Whether opening a data directory may create it.
@@ -35,7 +39,7 @@ pub enum Mode {
 
 /// Opens the data directory `dir` (creating it in `Mode::Create`) and
 /// brings its database up to date: the catalog's tables, then the
-/// registry's, then the tasks' (which refer to both).
+/// registry's, then the tasks' (which refer to both), then accounts'.
 pub async fn open(dir: &Path, mode: Mode) -> anyhow::Result<Data> {
     let path = dir.join("parc.db");
     match mode {
@@ -47,12 +51,19 @@ pub async fn open(dir: &Path, mode: Mode) -> anyhow::Result<Data> {
         Mode::Existing => {}
     }
     let db = Db::open_sqlite(&path, mode == Mode::Create).await.with_context(|| format!("opening {}", path.display()))?;
-    db.migrate([parc_imaging::catalog::migrator(), parc_inventory::migrator(), parc_deploy::migrator()])
+    db.migrate([parc_imaging::catalog::migrator(), parc_inventory::migrator(), parc_deploy::migrator(), parc_access::migrator()])
         .await
         .with_context(|| format!("bringing {} up to date", path.display()))?;
     let repo = Repository::open_dir(dir, &db).with_context(|| format!("opening the chunk store in {}", dir.display()))?;
     repo.catalog().fill_content().await.with_context(|| format!("computing content roots in {}", path.display()))?;
-    Ok(Data { inventory: Inventory::new(&db), tasks: Tasks::new(&db), repo, db })
+    Ok(Data {
+        inventory: Inventory::new(&db),
+        tasks: Tasks::new(&db),
+        access: parc_access::Access::new(&db),
+        audit: parc_access::AuditLog::new(&db),
+        repo,
+        db,
+    })
 }
 
 /// The data directory's lock, held while `parc serve` runs: two servers on
@@ -89,7 +100,13 @@ mod tests {
     #[test]
     fn migration_versions_are_unique_across_crates() {
         let mut seen = std::collections::HashMap::new();
-        for (krate, m) in [("imaging", parc_imaging::catalog::migrator()), ("inventory", parc_inventory::migrator()), ("deploy", parc_deploy::migrator())] {
+        let sets = [
+            ("imaging", parc_imaging::catalog::migrator()),
+            ("inventory", parc_inventory::migrator()),
+            ("deploy", parc_deploy::migrator()),
+            ("access", parc_access::migrator()),
+        ];
+        for (krate, m) in sets {
             for mig in m.iter() {
                 if let Some(other) = seen.insert(mig.version, krate) {
                     panic!("migration {} is in both {other} and {krate}: give one a new version", mig.version);

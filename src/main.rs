@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod credentials;
 mod data;
 mod progress;
 mod sshkey;

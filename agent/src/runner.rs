@@ -127,7 +127,9 @@ async fn work(s: &Settings, server: &Client, at: &AgentTask, hw: &Hardware) -> R
             s.dev_root.join(&d.name)
         }
     };
-    let remote = HttpRemote::new(server.base()).map_err(|cause| Error::Imaging { what: format!("reaching {}", server.base()), cause })?;
+    // Chunk transfers carry the task's token too: the server lets a task
+    // read and upload images, nothing else.
+    let remote = HttpRemote::new(server.base()).map_err(|cause| Error::Imaging { what: format!("reaching {}", server.base()), cause })?.bearer(server.token());
     let tracker = Arc::new(Tracker::default());
     let stop = CancellationToken::new();
     let kind = task.kind.as_str();

@@ -168,7 +168,7 @@ pub async fn run(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&server_dir);
     let parc = crate::parc_binary(a.parc.as_deref())?;
     let server = kit::Server::start(&parc, &server_dir).map_err(anyhow::Error::msg)?;
-    let http = parc_imaging::HttpRemote::new(&server.url)?;
+    let http = parc_imaging::HttpRemote::new(&server.url)?.bearer(Some(kit::ADMIN_TOKEN));
     let mut o = CaptureOptions::new("A");
     o.level = a.level;
     o.raw = true;

@@ -7,6 +7,10 @@
 //! transport failure are retried a fixed number of times with backoff. A
 //! 4xx is the server's considered answer, returned at once with its message.
 
+mod accounts;
+
+pub use accounts::{LoggedIn, TokenMade, WhoAmI};
+
 use std::time::Duration;
 
 use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, HostRemoved, ImageDeleted, TaskDetail, TaskSummary};

@@ -18,9 +18,15 @@ pub(crate) fn client(cfg: &Config, at: &ServerArg) -> anyhow::Result<Client> {
     server(cfg, at.server.as_deref())
 }
 
-/// The typed client of `server`, else the configured one.
+/// The typed client of `server`, else the configured one, presenting the
+/// token `parc login` kept for it (or `PARC_TOKEN`).
 pub(crate) fn server(cfg: &Config, server: Option<&str>) -> anyhow::Result<Client> {
-    Ok(Client::new(server.unwrap_or(&cfg.client.server))?)
+    let url = server.unwrap_or(&cfg.client.server);
+    let client = Client::new(url)?;
+    Ok(match crate::credentials::token_for(url) {
+        Some(t) => client.bearer(&t),
+        None => client,
+    })
 }
 
 /// Where `host …` works: a server, or a data directory (`--store`).

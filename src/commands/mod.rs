@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+mod accounts;
 mod agent;
 mod env;
 mod host;
@@ -27,6 +28,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(cmd) => task::run(cfg, cmd).await,
         Command::Agent(args) => agent::run(cfg, args).await,
         Command::Env(cmd) => env::run(cfg, cmd).await,
+        Command::Login(args) => accounts::login(cfg, args).await,
+        Command::Logout { at } => accounts::logout(cfg, at).await,
+        Command::Whoami { at, out } => accounts::whoami(cfg, at, out.json).await,
+        Command::User(cmd) => accounts::user(cfg, cmd).await,
+        Command::Role(cmd) => accounts::role(cfg, cmd).await,
+        Command::Entity(cmd) => accounts::entity(cfg, cmd).await,
+        Command::Token(cmd) => accounts::token(cfg, cmd).await,
+        Command::Audit(cmd) => accounts::audit(cfg, cmd).await,
     }
 }
 
@@ -35,7 +44,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub async fn open_location(cfg: &Config, at: &Location, mode: crate::data::Mode) -> anyhow::Result<AnyRemote> {
     Ok(match (&at.store, &at.server) {
         (Some(dir), _) => AnyRemote::Local(crate::data::open(dir, mode).await.with_context(|| format!("opening the store in {}", dir.display()))?.repo),
-        (None, server) => AnyRemote::Http(HttpRemote::new(server.as_deref().unwrap_or(&cfg.client.server))?),
+        (None, server) => {
+            let url = server.as_deref().unwrap_or(&cfg.client.server);
+            AnyRemote::Http(HttpRemote::new(url)?.bearer(crate::credentials::token_for(url).as_deref()))
+        }
     })
 }
 

@@ -40,7 +40,8 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Migrated before any service starts, so none writes to a table that is still changing.
     let data = crate::data::open(&dir, crate::data::Mode::Create).await.context("set server.data_dir or --data-dir")?;
     let _lock = crate::data::lock_for_serving(&dir)?;
-    let crate::data::Data { db, repo, inventory, tasks } = data;
+    let crate::data::Data { db, repo, inventory, tasks, access, audit } = data;
+    let first_token = bootstrap(&access, &dir).await?;
     let assets_dir = cfg.pxe.assets_dir.clone().unwrap_or_else(|| dir.join("boot-assets"));
     std::fs::create_dir_all(&assets_dir).with_context(|| format!("creating the boot-assets directory {}", assets_dir.display()))?;
     let templates = Templates::load(Some(&assets_dir.join("templates"))).context("loading the boot script templates")?;
@@ -55,6 +56,13 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // pass port 0 and still find the server.
     println!("parc listening on http://{addr} (data in {})", dir.display());
     tracing::info!(%addr, data_dir = %dir.display(), "parc serving");
+    if let Some(path) = &first_token {
+        report(&format!(
+            "first start: made the account `admin`; its API token is in {} (mode 0600). Sign in with `parc login --server http://{addr} --token-file {}`, then set a password with `parc user passwd admin`",
+            path.display(),
+            path.display()
+        ));
+    }
     let ssh_public_key = match ssh_key {
         Ok(k) => Some(k),
         Err(e) => {
@@ -111,6 +119,8 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         inventory,
         boot: Arc::new(BootSite { assets_dir, ipxe_dir: cfg.pxe.ipxe_dir.clone(), templates, env_args: cfg.pxe.env_args.clone() }),
         wol,
+        access,
+        audit,
     };
     let stop = shutdown.clone();
     parc_web::serve(listener, state, async move {
@@ -124,6 +134,24 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     db.close().await;
     tracing::info!("parc stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Environment variable that provides the first admin token instead of a
+/// random one (provisioning, tests); at least 32 characters.
+const INITIAL_TOKEN_ENV: &str = "PARC_INITIAL_ADMIN_TOKEN";
+
+/// On an empty database, makes the `admin` account and writes its first
+/// API token to `<dir>/initial-admin-token` (mode 0600); returns that path.
+async fn bootstrap(access: &parc_access::Access, dir: &std::path::Path) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let given = std::env::var(INITIAL_TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    let Some(token) = access.bootstrap(given.as_deref()).await.with_context(|| format!("making the first account ({INITIAL_TOKEN_ENV})"))? else {
+        return Ok(None);
+    };
+    let path = dir.join("initial-admin-token");
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path).with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{token}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
 }
 
 /// A start-up fact the operator must see: stdout and the log.

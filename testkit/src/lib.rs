@@ -186,6 +186,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> usize {
 }
 
 /// A `parc serve` child on a loopback port chosen by the kernel; killed on drop.
+/// The first admin's API token in every server a test starts (given to
+/// `parc serve` through `PARC_INITIAL_ADMIN_TOKEN`); client commands in
+/// tests present it with `PARC_TOKEN`.
+pub const ADMIN_TOKEN: &str = "parc_test0admin0token0000000000000000000000000000000000000000000";
+
 pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
@@ -201,6 +206,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--tftp", "off", "--data-dir"])
             .arg(data_dir)
             .env("PARC_LOG", "warn")
+            .env("PARC_INITIAL_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -334,4 +340,12 @@ pub fn gpt_partition(disk: &Path, n: u32) -> Result<(u64, u64), String> {
     let first = field("First sector")?;
     let last = field("Last sector")?;
     Ok((first * 512, (last + 1 - first) * 512))
+}
+
+/// A command running the parc binary `bin` as the first admin of the
+/// servers tests start ([`ADMIN_TOKEN`] in `PARC_TOKEN`).
+pub fn parc_command(bin: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(bin);
+    c.env("PARC_TOKEN", ADMIN_TOKEN);
+    c
 }

@@ -82,6 +82,7 @@ impl Served {
             .arg(data.path())
             .args(args)
             .env("PARC_LOG", "warn")
+            .env("PARC_INITIAL_ADMIN_TOKEN", kit::ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = NsChild::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
@@ -162,7 +163,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
 /// `parc ARGS… --server http://198.18.0.2:7420` run in `ns`; output whatever the status.
 pub fn parc_in(ns: &str, args: &[&str]) -> Output {
     let mut cmd = ns_command(ns, parc_bin());
-    cmd.args(args).args(["--server", &server_url()]).env("PARC_LOG", "warn");
+    cmd.args(args).args(["--server", &server_url()]).env("PARC_LOG", "warn").env("PARC_TOKEN", kit::ADMIN_TOKEN);
     output_within(&mut cmd, Duration::from_secs(20))
 }
 

@@ -11,7 +11,7 @@ use parc_testkit as kit;
 use serde_json::{json, Value};
 
 fn parc(server: &kit::Server, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &server.url]).output().unwrap();
+    let out = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &server.url]).env("PARC_TOKEN", kit::ADMIN_TOKEN).output().unwrap();
     assert!(out.status.success(), "parc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -139,7 +139,7 @@ fn bad_orders_are_refused_when_given_and_a_window_keeps_a_task_waiting() {
     std::fs::write(&motd, "hello\n").unwrap();
     let file_hook = format!("9:/etc/motd={}", motd.display());
     let refused = |args: &[&str], why: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &s.url]).output().unwrap();
+        let out = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(args).args(["--server", &s.url]).output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && said.contains(why), "parc {args:?} should be refused with {why:?}: {said}");
     };
@@ -189,18 +189,18 @@ fn bad_orders_are_refused_when_given_and_a_window_keeps_a_task_waiting() {
     assert_eq!(nb, chrono::NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M").unwrap().and_local_timezone(chrono::Local).unwrap().timestamp());
     let text = parc(&s, &["task", "show", &t[0]["id"].as_i64().unwrap().to_string()]);
     assert!(text.contains(&format!("not before {at}:00 ")), "{text}");
-    let other = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "nosuch", "--server", &s.url]).output().unwrap();
+    let other = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "lab-c", "--image", "nosuch", "--server", &s.url]).output().unwrap();
     assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains(&format!("already has task {id} unfinished")));
 
     // A host with an unfinished task stays; once it is finished, the host
     // goes with its task history, and its id never comes back.
-    let rm = Command::new(env!("CARGO_BIN_EXE_parc")).args(["host", "rm", "lab-c", "--server", &s.url]).output().unwrap();
+    let rm = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["host", "rm", "lab-c", "--server", &s.url]).output().unwrap();
     let said = String::from_utf8_lossy(&rm.stderr);
     assert!(!rm.status.success() && said.contains("lab-c has an unfinished task: cancel it first"), "{said}");
     assert_eq!(parc_json(&s, &["host", "show", "lab-c"])["hostname"], "lab-c");
     let out = parc(&s, &["host", "rm", "lab-c", "--cancel-tasks"]);
     assert!(out.contains(&format!("cancelled task {id}")) && out.contains("removed host"), "{out}");
-    let gone = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "show", &id.to_string(), "--server", &s.url]).output().unwrap();
+    let gone = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["task", "show", &id.to_string(), "--server", &s.url]).output().unwrap();
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains(&format!("no task {id}")), "the task went with its host");
     parc(&s, &["host", "add", "--hostname", "lab-e", "--mac", "52:54:00:00:00:0e"]);
     let t = parc_json(&s, &["task", "capture", "lab-e", "--image", "e"]);
@@ -223,7 +223,7 @@ fn the_agent_restores_onto_a_disk_and_reports() {
     std::fs::write(&target, vec![0u8; 8 << 20]).unwrap();
     let t = parc_json(&s, &["task", "restore", "lab-d", "--image", "golden", "--disk", target.to_str().unwrap()]);
     let id = t[0]["id"].as_i64().unwrap();
-    let del = Command::new(env!("CARGO_BIN_EXE_parc")).args(["image", "delete", "golden", "--server", &s.url]).output().unwrap();
+    let del = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["image", "delete", "golden", "--server", &s.url]).output().unwrap();
     let said = String::from_utf8_lossy(&del.stderr);
     assert!(!del.status.success() && said.contains("needed by an unfinished task"), "an image a pending restore needs stays: {said}");
     let sc = script(&s, "52-54-00-00-00-0d");
@@ -231,7 +231,7 @@ fn the_agent_restores_onto_a_disk_and_reports() {
     let cmdline = sc.lines().find(|l| l.starts_with("kernel ")).unwrap().to_string();
     let cmdfile = tmp.path().join("cmdline");
     std::fs::write(&cmdfile, &cmdline).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(["agent", "--no-reboot", "--cmdline"]).arg(&cmdfile).output().unwrap();
+    let out = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["agent", "--no-reboot", "--cmdline"]).arg(&cmdfile).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "agent failed:\n{said}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains(&format!("parc agent: task {id}: restore golden")), "{said}");
@@ -282,7 +282,7 @@ fn group_restores_name_each_host_from_the_registry_or_a_template() {
     parc_json(&s, &["task", "restore", "--group", "lab", "--image", "golden"]);
     let out = parc(&s, &["task", "cancel", "--group", "lab"]);
     assert_eq!(out.lines().filter(|l| l.ends_with(" cancelled")).count(), 2, "{out}");
-    let out = Command::new(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname=pc-01", "--server", &s.url]).output().unwrap();
+    let out = kit::parc_command(env!("CARGO_BIN_EXE_parc")).args(["task", "restore", "--group", "lab", "--image", "golden", "--hooks", "hostname=pc-01", "--server", &s.url]).output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("would name all 2 hosts pc-01"), "{said}");
     assert!(parc_json(&s, &["task", "list"]).as_array().unwrap().is_empty());

@@ -15,6 +15,10 @@ pub fn http_raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], 
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {declared_len}\r\n");
+    // As the first admin, unless the caller says who it is.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        req.push_str(&format!("Authorization: Bearer {}\r\n", kit::ADMIN_TOKEN));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -173,7 +177,7 @@ fn read_only_commands_refuse_a_missing_data_directory_and_create_nothing() {
 fn a_second_server_on_one_data_directory_is_refused_with_the_first_ones_pid() {
     let data = scratch();
     let first = kit::Server::start(&parc_bin(), data.path()).unwrap();
-    let out = std::process::Command::new(parc_bin())
+    let out = kit::parc_command(parc_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--tftp", "off", "--data-dir", s(data.path())])
         .output()
         .unwrap();

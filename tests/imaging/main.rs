@@ -1,6 +1,7 @@
 //! End-to-end tests of imaging: the real `parc` binary, real ext4 filesystems
 //! made by mkfs.ext4 from real files, a real server on loopback.
 
+mod accounts;
 mod blockdev;
 mod corruption;
 mod dedup_delta;
@@ -25,7 +26,7 @@ pub fn parc_bin() -> PathBuf {
 
 /// Runs parc; returns its output whatever the exit status.
 pub fn parc(args: &[&str]) -> Output {
-    Command::new(parc_bin()).args(args).env("PARC_LOG", "warn").output().expect("run parc")
+    kit::parc_command(parc_bin()).args(args).env("PARC_LOG", "warn").env("PARC_TOKEN", kit::ADMIN_TOKEN).output().expect("run parc")
 }
 
 /// Runs parc with `--json`, asserting success, and parses the summary.

@@ -21,10 +21,11 @@ fn kill_when(child: &mut std::process::Child, what: &str, mut cond: impl FnMut()
 }
 
 fn spawn(args: &[&str]) -> std::process::Child {
-    Command::new(parc_bin())
+    kit::parc_command(parc_bin())
         .args(args)
         .arg("--json")
         .env("PARC_LOG", "error")
+        .env("PARC_TOKEN", kit::ADMIN_TOKEN)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()

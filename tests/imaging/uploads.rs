@@ -10,9 +10,10 @@ use super::*;
 use parc_testkit as kit;
 
 fn spawn_capture(source: &Path, name: &str, url: &str) -> Child {
-    Command::new(parc_bin())
+    kit::parc_command(parc_bin())
         .args(["image", "capture", s(source), "--name", name, "--server", url, "--limit-rate", "20M", "--json"])
         .env("PARC_LOG", "error")
+        .env("PARC_TOKEN", kit::ADMIN_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -288,6 +288,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         // 4b. A task for an image that does not exist is refused when given,
         // and nothing is left for the machine's next boot.
         let o = parc_testkit::netlab::ns_command(&lab.srv_ns, PARC)
+            .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
             .args(["task", "restore", &host_b, "--image", "no-such-image", "--server", &format!("http://{SRV_ADDR}:{}", crate::PORT)])
             .output()
             .unwrap();
@@ -324,6 +325,7 @@ fn check_grown_and_esp_file(disk: &Path, size: u64, content: &Path) {
 /// `parc image capture` of a disk file, run where the server is reachable.
 fn ns_capture(lab: &Lab, disk: &Path, image: &str) {
     let o = parc_testkit::netlab::ns_command(&lab.srv_ns, PARC)
+        .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
         .args(["image", "capture"])
         .arg(disk)
         .args(["--name", image, "--replace", "--server", &format!("http://{SRV_ADDR}:{}", crate::PORT)])

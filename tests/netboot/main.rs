@@ -76,6 +76,7 @@ impl Parc {
                 .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
                 .arg(data)
                 .env("PARC_PXE__ENV_ARGS", env_args)
+                .env("PARC_INITIAL_ADMIN_TOKEN", parc_testkit::ADMIN_TOKEN)
                 .env("PARC_LOG", "info")
                 .stdout(std::fs::File::create(&out).unwrap())
                 .stderr(std::fs::File::create(&log).unwrap())
@@ -108,7 +109,7 @@ impl Parc {
 
     /// A parc client command against this server, run in its namespace.
     pub fn client(&self, lab: &Lab, args: &[&str]) -> String {
-        let o = ns_command(&lab.srv_ns, PARC).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
+        let o = ns_command(&lab.srv_ns, PARC).env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
         assert!(o.status.success(), "parc {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
@@ -123,6 +124,7 @@ impl Parc {
     /// `parc host show MAC --json`, or None when parc does not know it.
     pub fn host(&self, lab: &Lab, mac: &str) -> Option<serde_json::Value> {
         let out = ns_command(&lab.srv_ns, PARC)
+            .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
             .args(["host", "show", mac, "--json", "--server", &format!("http://{SRV_ADDR}:{PORT}")])
             .output()
             .unwrap();

@@ -113,3 +113,20 @@ from_domain!(
     parc_deploy::Error => task_status,
     parc_pxe::site::BootError => boot_status,
 );
+
+impl From<parc_access::Error> for ApiError {
+    fn from(e: parc_access::Error) -> Self {
+        use parc_access::Error as A;
+        let status = match &e {
+            A::NotFound(_) => StatusCode::NOT_FOUND,
+            A::Conflict(_) => StatusCode::CONFLICT,
+            A::Invalid(_) => StatusCode::BAD_REQUEST,
+            A::BadLogin | A::BadToken => StatusCode::UNAUTHORIZED,
+            A::Hash(_) | A::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self::new(status, e.to_string())
+    }
+}

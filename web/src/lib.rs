@@ -2,6 +2,9 @@
 //! calls one domain function (`parc_imaging`, `parc_inventory`,
 //! `parc_deploy`, `parc_pxe`) and maps its error to a status.
 //!
+//! - [`auth`]: what each API route needs ([`auth::RULES`]), enforced and
+//!   audited by one middleware.
+//! - [`accounts`]: login, tokens, users, roles, entities, the audit log.
 //! - [`images`]: the image and chunk API under `/api/v1` (uploads, manifests, chunks).
 //! - [`hosts`]: the host registry API, check-ins and Wake-on-LAN.
 //! - [`tasks`]: tasks for administrators, and the netboot environment's API.
@@ -11,6 +14,8 @@
 //! The server is stateless beyond the repository and registry it is given,
 //! so several instances can share them.
 
+pub mod accounts;
+pub mod auth;
 pub mod boot;
 pub mod error;
 pub mod hosts;
@@ -40,13 +45,24 @@ pub struct AppState {
     pub tasks: parc_deploy::Tasks,
     /// parc's deployment SSH public key, for the ssh-key hook.
     pub ssh_public_key: Arc<Option<String>>,
+    /// Users, roles, tokens.
+    pub access: parc_access::Access,
+    /// The audit log.
+    pub audit: parc_access::AuditLog,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest("/api/v1", images::routes().merge(hosts::routes()).merge(tasks::routes()))
+        .nest(
+            "/api/v1",
+            accounts::routes()
+                .merge(images::routes())
+                .merge(hosts::routes())
+                .merge(tasks::routes())
+                .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard)),
+        )
         .nest("/boot", boot::routes(&state.boot))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

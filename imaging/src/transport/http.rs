@@ -20,6 +20,7 @@ const ATTEMPTS: u32 = 4;
 pub struct HttpRemote {
     base: String,
     client: reqwest::Client,
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +51,14 @@ impl HttpRemote {
             .pool_max_idle_per_host(32)
             .build()
             .map_err(|e| Error::Server { url: base.into(), status: None, message: e.to_string() })?;
-        Ok(Self { base: base.trim_end_matches('/').to_string(), client })
+        Ok(Self { base: base.trim_end_matches('/').to_string(), client, token: None })
+    }
+
+    /// The same client presenting `token` (an API token, or the netboot
+    /// environment's task token) on every request.
+    pub fn bearer(mut self, token: Option<&str>) -> Self {
+        self.token = token.map(str::to_string);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -65,7 +73,11 @@ impl HttpRemote {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
-            match make(&self.client, url.clone()).send().await {
+            let mut req = make(&self.client, url.clone());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            match req.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status();

@@ -1,0 +1,163 @@
+//! Accounts through the CLI, as an administrator meets them: the first
+//! admin's token, password login, roles, token revocation, the last admin,
+//! and an audit log that holds every action and every denial, in order.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use super::*;
+use parc_testkit as kit;
+
+/// parc as someone whose kept credentials live in `home` (no PARC_TOKEN).
+struct As<'a> {
+    home: &'a Path,
+    url: &'a str,
+}
+
+impl As<'_> {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new(parc_bin());
+        c.args(args).args(["--server", self.url]).env("XDG_CONFIG_HOME", self.home).env_remove("PARC_TOKEN").env("PARC_LOG", "warn");
+        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "parc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn refused(&self, args: &[&str], why: &str) {
+        let out = self.run(args, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "parc {args:?} should fail with {why:?}: {err}");
+    }
+}
+
+#[test]
+fn accounts_roles_tokens_and_the_audit_log() {
+    let dir = scratch();
+    let data = dir.path().join("data");
+    let server = kit::Server::start(&parc_bin(), &data).unwrap();
+    let url = server.url.as_str();
+    let (admin_home, tech_home, anon_home) = (dir.path().join("admin"), dir.path().join("tech"), dir.path().join("anon"));
+    let admin = As { home: &admin_home, url };
+    let tech = As { home: &tech_home, url };
+    let anon = As { home: &anon_home, url };
+
+    anon.refused(&["image", "list"], "sign in: `parc login --server URL`");
+    anon.refused(&["host", "add", "--mac", "52:54:00:00:0a:01"], "sign in");
+
+    // The first admin signs in with the token the first start wrote.
+    let token_file = data.join("initial-admin-token");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), kit::ADMIN_TOKEN);
+    assert!(admin.ok(&["login", "--token-file", s(&token_file)], None).contains("signed in to"));
+    let kept = admin_home.join("parc/credentials.json");
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600, "the kept token is the user's alone");
+    assert!(admin.ok(&["whoami"], None).contains("admin"));
+    admin.ok(&["user", "passwd", "admin", "--password-stdin"], Some("admin-pass-1\n"));
+    admin.ok(&["user", "add", "tech", "--role", "technician", "--password-stdin"], Some("tech-pass-12\n"));
+
+    // A technician signs in with a password and may do what the role allows.
+    let wrong = tech.run(&["login", "--user", "tech", "--password-stdin"], Some("wrong-password\n"));
+    assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("wrong user name or password"));
+    let out = tech.run(&["login", "--user", "tech", "--password-stdin"], Some("tech-pass-12\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tech.ok(&["host", "list"], None);
+    tech.refused(&["host", "add", "--mac", "52:54:00:00:0a:02"], "tech lacks the permission host.edit");
+    tech.refused(&["user", "list"], "lacks the permission user.admin");
+
+    // A token for a script works until it is revoked, then not at the next request.
+    let made: serde_json::Value = serde_json::from_str(&tech.ok(&["token", "create", "nightly", "--expires-days", "7", "--json"], None)).unwrap();
+    let secret = made["token"].as_str().unwrap();
+    let script = |args: &[&str]| Command::new(parc_bin()).args(args).args(["--server", url]).env("PARC_TOKEN", secret).env("XDG_CONFIG_HOME", &anon_home).output().unwrap();
+    assert!(script(&["host", "list"]).status.success());
+    tech.ok(&["token", "revoke", &made["id"].to_string()], None);
+    let after = script(&["host", "list"]);
+    assert!(!after.status.success() && String::from_utf8_lossy(&after.stderr).contains("revoked"), "{}", String::from_utf8_lossy(&after.stderr));
+    let listed = tech.ok(&["token", "list"], None);
+    assert!(listed.contains("nightly") && listed.contains("revoked") && !listed.contains(secret), "{listed}");
+
+    // The last administrator stays.
+    admin.refused(&["user", "rm", "admin"], "last administrator");
+    admin.refused(&["user", "revoke", "admin", "admin"], "last administrator");
+
+    // An audit script: 20 allowed actions and 3 denied ones give 23 rows, in order.
+    let mark = audit_rows(&admin).last().map(|e| e["id"].as_i64().unwrap()).unwrap_or(0);
+    let mut expected = Vec::new();
+    for n in 1..=5 {
+        let mac = format!("52:54:00:00:0b:{n:02x}");
+        admin.ok(&["host", "add", "--hostname", &format!("pc-{n}"), "--mac", &mac], None);
+        expected.push(("admin", "POST /api/v1/hosts", "ok"));
+    }
+    for n in 1..=3 {
+        admin.ok(&["host", "edit", &format!("pc-{n}"), "--group", "lab"], None);
+        expected.push(("admin", "PATCH /api/v1/hosts/{key}", "ok"));
+    }
+    admin.ok(&["host", "rm", "pc-5"], None);
+    expected.push(("admin", "DELETE /api/v1/hosts/{key}", "ok"));
+    tech.refused(&["host", "rm", "pc-4"], "host.edit");
+    expected.push(("tech", "DELETE /api/v1/hosts/{key}", "denied"));
+    admin.ok(&["entity", "add", "/Ministry"], None);
+    admin.ok(&["entity", "add", "/Ministry/Site A"], None);
+    expected.extend([("admin", "POST /api/v1/entities", "ok"), ("admin", "POST /api/v1/entities", "ok")]);
+    admin.ok(&["role", "add", "imager", "--permissions", "image.read,image.capture"], None);
+    expected.push(("admin", "POST /api/v1/roles", "ok"));
+    admin.ok(&["user", "add", "ops", "--no-password"], None);
+    admin.ok(&["user", "grant", "ops", "imager@/Ministry/Site A"], None);
+    admin.ok(&["user", "revoke", "ops", "imager@/Ministry/Site A"], None);
+    expected.extend([("admin", "POST /api/v1/users", "ok"), ("admin", "POST /api/v1/users/{name}/grants", "ok"), ("admin", "DELETE /api/v1/users/{name}/grants", "ok")]);
+    tech.refused(&["user", "rm", "ops"], "user.admin");
+    expected.push(("tech", "DELETE /api/v1/users/{name}", "denied"));
+    admin.ok(&["user", "rm", "ops"], None);
+    expected.push(("admin", "DELETE /api/v1/users/{name}", "ok"));
+    admin.ok(&["token", "create", "backup-job"], None);
+    expected.push(("admin", "POST /api/v1/tokens", "ok"));
+    tech.ok(&["user", "passwd", "tech", "--password-stdin"], Some("tech-pass-34\n"));
+    expected.push(("tech", "PUT /api/v1/users/{name}/password", "ok"));
+    admin.ok(&["host", "edit", "pc-4", "--clear-groups"], None);
+    expected.push(("admin", "PATCH /api/v1/hosts/{key}", "ok"));
+    admin.ok(&["entity", "add", "/Ministry/Site B"], None);
+    expected.push(("admin", "POST /api/v1/entities", "ok"));
+    let bad = tech.run(&["login", "--user", "tech", "--password-stdin"], Some("not-the-password\n"));
+    assert!(!bad.status.success());
+    expected.push(("tech", "POST /api/v1/login", "denied"));
+    assert_eq!(expected.len(), 23);
+    assert_eq!(expected.iter().filter(|e| e.2 == "denied").count(), 3);
+
+    let rows: Vec<_> = audit_rows(&admin).into_iter().filter(|e| e["id"].as_i64().unwrap() > mark).collect();
+    let got: Vec<(&str, &str, &str)> = rows.iter().map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert_eq!(got, expected);
+    let add = &rows[0];
+    assert_eq!((add["auth"].as_str(), add["source"].as_str(), add["permission"].as_str(), add["status"].as_u64()), (Some("token"), Some("127.0.0.1"), Some("host.edit"), Some(201)));
+    assert!(add["detail"].as_str().unwrap().contains("pc-1"), "the request's values: {add}");
+    let denied = &rows[9];
+    assert_eq!((denied["object"].as_str(), denied["status"].as_u64()), (Some("/api/v1/hosts/pc-4"), Some(403)));
+    let passwd = rows.iter().find(|e| e["action"] == "PUT /api/v1/users/{name}/password").unwrap();
+    let detail = passwd["detail"].as_str().unwrap();
+    assert!(detail.contains("[redacted]") && !detail.contains("tech-pass-34"), "secrets are redacted: {detail}");
+    let login = rows.last().unwrap();
+    assert!(!login["detail"].as_str().unwrap_or_default().contains("not-the-password"), "no password in the log: {login}");
+
+    // The CSV export holds the same rows.
+    let csv = admin.ok(&["audit", "list", "--csv"], None);
+    let from_csv = parc_access::audit::from_csv(&csv).unwrap();
+    let json: Vec<parc_access::AuditEntry> = serde_json::from_str(&admin.ok(&["audit", "list", "--json"], None)).unwrap();
+    assert_eq!(from_csv, json);
+    // And the server's own export, byte for byte what the CLI wrote.
+    let (st, body) = super::hostile::http(server.addr(), "GET", "/api/v1/audit?format=csv", &[], None);
+    assert_eq!(st, 200);
+    assert_eq!(parc_access::audit::from_csv(&String::from_utf8_lossy(&body)).unwrap(), json);
+}
+
+fn audit_rows(admin: &As) -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(&admin.ok(&["audit", "list", "--json"], None)).unwrap().as_array().unwrap().clone()
+}
+
+use std::os::unix::fs::PermissionsExt;

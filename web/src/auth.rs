@@ -1,0 +1,274 @@
+//! Who may call what. Every API route is listed in [`RULES`] with what it
+//! needs; [`guard`] enforces it before the handler runs (a matched route
+//! missing from the table is refused: deny by default) and writes the
+//! audit log: every mutating request it lets through and every denial.
+
+use std::net::SocketAddr;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parc_access::{AuthMethod, NewEntry, Outcome, Permission, UserPrincipal, ROOT_ENTITY};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone (health, login, the registration check-in).
+    Public,
+    /// A netboot environment's per-task token (the handler checks it).
+    Agent,
+    /// Any signed-in user (their own tokens, who they are).
+    User,
+    /// A user holding this permission.
+    Perm(Permission),
+}
+
+/// One API route and its rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path as routed, with `{param}`s, under `/api/v1`.
+    pub path: &'static str,
+    /// What it needs.
+    pub need: Need,
+    /// Whether a call is written to the audit log (mutating requests;
+    /// not the chunk traffic of an upload, nor agent progress).
+    pub audited: bool,
+}
+
+const fn rule(method: &'static str, path: &'static str, need: Need, audited: bool) -> Rule {
+    Rule { method, path, need, audited }
+}
+
+use Need::*;
+use Permission as P;
+
+/// Every route under `/api/v1`. A route added to the router but not here
+/// answers 403 to everyone; the route-table test checks each entry.
+pub const RULES: &[Rule] = &[
+    rule("POST", "/api/v1/login", Public, false),
+    rule("GET", "/api/v1/whoami", User, false),
+    rule("GET", "/api/v1/tokens", User, false),
+    rule("POST", "/api/v1/tokens", User, true),
+    rule("DELETE", "/api/v1/tokens/{id}", User, true),
+    rule("GET", "/api/v1/users", Perm(P::UserAdmin), false),
+    rule("POST", "/api/v1/users", Perm(P::UserAdmin), true),
+    rule("GET", "/api/v1/users/{name}", Perm(P::UserAdmin), false),
+    rule("DELETE", "/api/v1/users/{name}", Perm(P::UserAdmin), true),
+    rule("PUT", "/api/v1/users/{name}/password", User, true),
+    rule("POST", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true),
+    rule("DELETE", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true),
+    rule("GET", "/api/v1/roles", Perm(P::UserAdmin), false),
+    rule("POST", "/api/v1/roles", Perm(P::UserAdmin), true),
+    rule("GET", "/api/v1/entities", Perm(P::UserAdmin), false),
+    rule("POST", "/api/v1/entities", Perm(P::UserAdmin), true),
+    rule("GET", "/api/v1/audit", Perm(P::AuditRead), false),
+    rule("GET", "/api/v1/images", Perm(P::ImageRead), false),
+    rule("GET", "/api/v1/images/{name}", Perm(P::ImageRead), false),
+    rule("DELETE", "/api/v1/images/{name}", Perm(P::ImageDelete), true),
+    rule("GET", "/api/v1/images/{name}/manifest", Perm(P::ImageRead), false),
+    rule("POST", "/api/v1/uploads", Perm(P::ImageCapture), true),
+    rule("DELETE", "/api/v1/uploads/{upload}", Perm(P::ImageCapture), true),
+    rule("POST", "/api/v1/uploads/{upload}/missing", Perm(P::ImageCapture), false),
+    rule("PUT", "/api/v1/uploads/{upload}/chunks/{chunk}", Perm(P::ImageCapture), false),
+    rule("POST", "/api/v1/uploads/{upload}/commit", Perm(P::ImageCapture), true),
+    rule("GET", "/api/v1/chunks/{chunk}", Perm(P::ImageRead), false),
+    rule("GET", "/api/v1/stats", Perm(P::ImageRead), false),
+    rule("GET", "/api/v1/hosts", Perm(P::HostRead), false),
+    rule("POST", "/api/v1/hosts", Perm(P::HostEdit), true),
+    rule("POST", "/api/v1/hosts/import", Perm(P::HostEdit), true),
+    rule("POST", "/api/v1/hosts/wake", Perm(P::HostWake), true),
+    rule("GET", "/api/v1/hosts/{key}", Perm(P::HostRead), false),
+    rule("PATCH", "/api/v1/hosts/{key}", Perm(P::HostEdit), true),
+    rule("DELETE", "/api/v1/hosts/{key}", Perm(P::HostEdit), true),
+    // The registration environment, before the machine has a task: it can
+    // only record what it sees of itself (MAC, hardware), never a task.
+    rule("POST", "/api/v1/hosts/{key}/checkin", Public, true),
+    rule("GET", "/api/v1/tasks", Perm(P::TaskRead), false),
+    rule("POST", "/api/v1/tasks", Perm(P::TaskCreate), true),
+    rule("GET", "/api/v1/tasks/{id}", Perm(P::TaskRead), false),
+    rule("POST", "/api/v1/tasks/{id}/cancel", Perm(P::TaskCancel), true),
+    rule("GET", "/api/v1/agent/task", Agent, false),
+    rule("POST", "/api/v1/agent/inventory", Agent, true),
+    rule("POST", "/api/v1/agent/progress", Agent, false),
+    rule("POST", "/api/v1/agent/done", Agent, true),
+];
+
+/// The rule for a routed request, if the table has one.
+pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.method == method.as_str() && r.path == path)
+}
+
+/// Who made a request, as the handlers see it.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// Nobody proved anything (public routes).
+    Anonymous,
+    /// A user, with how they proved it.
+    User(UserPrincipal, AuthMethod),
+    /// A netboot environment with its task's token: it may read images
+    /// (restore) and upload them (capture), nothing else.
+    Agent {
+        /// The task the token belongs to.
+        task: i64,
+    },
+}
+
+impl Principal {
+    /// The actor's name in the audit log.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::User(u, _) => u.name.clone(),
+            Principal::Agent { task } => format!("agent:task {task}"),
+        }
+    }
+
+    fn auth(&self) -> &'static str {
+        match self {
+            Principal::Anonymous => "none",
+            Principal::User(_, m) => m.as_str(),
+            Principal::Agent { .. } => AuthMethod::Agent.as_str(),
+        }
+    }
+
+    /// The signed-in user, for handlers of [`Need::User`] routes.
+    pub fn user(&self) -> Option<&UserPrincipal> {
+        match self {
+            Principal::User(u, _) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// Who the bearer token names: a user's API token, else a task's.
+async fn identify(s: &AppState, token: &str) -> Option<Principal> {
+    match s.access.authenticate(token).await {
+        Ok(u) => return Some(Principal::User(u, AuthMethod::Token)),
+        Err(parc_access::Error::BadToken) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "checking a token");
+            return None;
+        }
+    }
+    s.tasks.by_token(token).await.ok().map(|t| Principal::Agent { task: t.id })
+}
+
+/// Largest request body copied into the audit log.
+const MAX_AUDITED_BODY: usize = 64 * 1024;
+
+/// The middleware: authenticate, authorise, run, audit.
+pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(matched) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
+        return next.run(req).await; // unrouted: a plain 404 reveals nothing
+    };
+    let method = req.method().clone();
+    let source = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    // Inside `/api/v1` the URI has lost its prefix; the original keeps it.
+    let object = req.extensions().get::<axum::extract::OriginalUri>().map_or_else(|| req.uri().path().to_string(), |u| u.0.path().to_string());
+    let Some(rule) = rule_for(&method, &matched) else {
+        tracing::error!(%method, path = %matched, "route has no rule in web::auth::RULES: refused");
+        return ApiError::new(StatusCode::FORBIDDEN, format!("{method} {matched} declares no permission; refused")).into_response();
+    };
+    let principal = match bearer(&req) {
+        Some(t) => identify(&s, &t).await,
+        None => Some(Principal::Anonymous),
+    };
+    let entry = |p: &Principal, outcome: Outcome, status: StatusCode, detail: Option<String>| NewEntry {
+        actor: p.actor(),
+        auth: p.auth().to_string(),
+        source: source.clone(),
+        action: format!("{method} {matched}"),
+        permission: match rule.need {
+            Perm(p) => Some(p.as_str().to_string()),
+            _ => None,
+        },
+        entity: matches!(rule.need, Perm(_)).then(|| "/".to_string()),
+        object: object.clone(),
+        outcome,
+        status: status.as_u16(),
+        detail,
+    };
+    let deny = |p: &Principal, status: StatusCode, message: String| {
+        let e = entry(p, Outcome::Denied, status, Some(message.clone()));
+        let log = s.audit.clone();
+        async move {
+            if let Err(err) = log.append(&e).await {
+                tracing::error!(error = %err, "writing the audit log");
+            }
+            ApiError::new(status, message).into_response()
+        }
+    };
+    let principal = match (principal, rule.need) {
+        (_, Public) => Principal::Anonymous,
+        // The agent routes check their task token themselves.
+        (Some(p), Agent) => p,
+        (None, Agent) => Principal::Anonymous,
+        (None, _) => return deny(&Principal::Anonymous, StatusCode::UNAUTHORIZED, "the API token is unknown, expired or revoked (`parc login` gets a new one)".into()).await,
+        (Some(Principal::Anonymous), _) => {
+            return deny(&Principal::Anonymous, StatusCode::UNAUTHORIZED, "sign in: `parc login --server URL` (or send `Authorization: Bearer TOKEN`)".into()).await
+        }
+        (Some(p @ Principal::User(..)), User) => p,
+        (Some(p @ Principal::Agent { .. }), User) => return deny(&p, StatusCode::FORBIDDEN, "a task token cannot do this".into()).await,
+        (Some(p), Perm(perm)) => {
+            let ok = match &p {
+                Principal::User(u, _) => s.access.allowed(u.id, perm, ROOT_ENTITY).await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "checking a permission");
+                    false
+                }),
+                Principal::Agent { .. } => matches!(perm, P::ImageRead | P::ImageCapture),
+                Principal::Anonymous => false,
+            };
+            if !ok {
+                return deny(&p, StatusCode::FORBIDDEN, format!("{} lacks the permission {perm} (ask an administrator for a role that has it)", p.actor())).await;
+            }
+            p
+        }
+    };
+    let audited = rule.audited && method != Method::GET;
+    let (req, detail) = if audited { body_detail(req).await } else { (req, None) };
+    let mut req = req;
+    req.extensions_mut().insert(principal.clone());
+    let resp = next.run(req).await;
+    if audited {
+        let status = resp.status();
+        let outcome = if status.is_success() { Outcome::Ok } else { Outcome::Failed };
+        if let Err(e) = s.audit.append(&entry(&principal, outcome, status, detail)).await {
+            tracing::error!(error = %e, "writing the audit log");
+        }
+    }
+    resp
+}
+
+/// The request with its body read back in, and the body as JSON with
+/// secrets redacted (small JSON bodies only).
+async fn body_detail(req: Request) -> (Request, Option<String>) {
+    let is_json = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let small = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n <= MAX_AUDITED_BODY);
+    if !(is_json && small) {
+        return (req, None);
+    }
+    let (parts, body) = req.into_parts();
+    match to_bytes(body, MAX_AUDITED_BODY).await {
+        Ok(bytes) => {
+            let detail = serde_json::from_slice::<serde_json::Value>(&bytes).ok().map(|v| parc_access::audit::redact(v).to_string());
+            (Request::from_parts(parts, Body::from(bytes)), detail)
+        }
+        Err(_) => (Request::from_parts(parts, Body::empty()), None),
+    }
+}
