@@ -333,6 +333,9 @@ pub enum ImageCommand {
         /// as it was by a delta restore.
         #[arg(long)]
         raw: bool,
+        /// The entity a new image belongs to, e.g. "/Ministry/Site A" (default: yours; needs --server).
+        #[arg(long)]
+        entity: Option<String>,
         /// zstd level for new chunks (1-22) [config: imaging.level, default 3].
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=22))]
         level: Option<i32>,
@@ -510,6 +513,9 @@ pub enum HostCommand {
     Add {
         #[command(flatten)]
         fields: HostFields,
+        /// The entity it belongs to, e.g. "/Ministry/Site A" (default: yours).
+        #[arg(long)]
+        entity: Option<String>,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]
@@ -553,6 +559,9 @@ pub enum HostCommand {
     Import {
         /// The CSV file (`-` for stdin).
         file: PathBuf,
+        /// The entity new hosts belong to (default: yours).
+        #[arg(long)]
+        entity: Option<String>,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]

@@ -126,10 +126,48 @@ pub struct Entity {
     pub path: String,
 }
 
+/// The entities where a principal holds one permission.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    all: bool,
+    ids: std::collections::HashSet<i64>,
+    tops: Vec<i64>,
+}
+
+impl Scope {
+    /// Everywhere (a netboot environment within its task, the local CLI).
+    pub fn all() -> Self {
+        Scope { all: true, ids: Default::default(), tops: vec![ROOT_ENTITY] }
+    }
+
+    /// Whether objects of entity `id` are inside.
+    pub fn contains(&self, id: i64) -> bool {
+        self.all || self.ids.contains(&id)
+    }
+
+    /// Nowhere at all.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.ids.is_empty()
+    }
+
+    /// Where a new object goes when none is named: the root when inside,
+    /// else the one entity granted, else none (it must be named).
+    pub fn home(&self) -> Option<i64> {
+        if self.contains(ROOT_ENTITY) {
+            return Some(ROOT_ENTITY);
+        }
+        match self.tops.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+}
+
 /// Handle on the access tables.
 #[derive(Clone, Debug)]
 pub struct Access {
     pool: SqlitePool,
+    throttle: std::sync::Arc<crate::throttle::Throttle>,
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -144,7 +182,12 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 impl Access {
     /// The store on a migrated database (see [`migrator`]).
     pub fn new(db: &parc_db::Db) -> Self {
-        Self { pool: db.sqlite().clone() }
+        Self { pool: db.sqlite().clone(), throttle: Default::default() }
+    }
+
+    /// This process's login back-off.
+    pub fn throttle(&self) -> &crate::throttle::Throttle {
+        &self.throttle
     }
 
     /// On an empty database, makes the `admin` account (holding the admin
@@ -353,6 +396,30 @@ impl Access {
         Ok(lists.iter().any(|l| l.split_whitespace().any(|p| p == perm.as_str())))
     }
 
+    /// Where `user` holds `perm`: the entities granted with it and all below.
+    pub async fn scope(&self, user_id: i64, perm: Permission) -> Result<Scope> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "WITH RECURSIVE down(id) AS (
+                 SELECT g.entity_id FROM grants g JOIN roles r ON r.id = g.role_id
+                 WHERE g.user_id = ? AND instr(' ' || r.permissions || ' ', ' ' || ? || ' ') > 0
+                 UNION SELECT e.id FROM entities e JOIN down ON e.parent_id = down.id)
+             SELECT id FROM down",
+        )
+        .bind(user_id)
+        .bind(perm.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let tops: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT g.entity_id FROM grants g JOIN roles r ON r.id = g.role_id
+             WHERE g.user_id = ? AND instr(' ' || r.permissions || ' ', ' ' || ? || ' ') > 0 ORDER BY g.entity_id",
+        )
+        .bind(user_id)
+        .bind(perm.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Scope { all: false, ids: ids.into_iter().collect(), tops })
+    }
+
     // --- entities ---
 
     /// The path of entity `id`.
@@ -552,6 +619,22 @@ mod tests {
         assert!(!a.allowed(tech.id, Permission::TaskCreate, ROOT_ENTITY).await.unwrap());
         assert!(!a.allowed(tech.id, Permission::ImageDelete, lab.id).await.unwrap(), "not in the role");
         assert_eq!(a.user("TECH").await.unwrap().grants, [Grant { role: "technician".into(), entity: "/Ministry/Site A".into() }]);
+    }
+
+    #[tokio::test]
+    async fn a_scope_is_the_granted_entities_and_all_below() {
+        let (_d, a) = access().await;
+        let a_ = a.add_entity("/A").await.unwrap();
+        let lab = a.add_entity("/A/Lab").await.unwrap();
+        let b = a.add_entity("/B").await.unwrap();
+        let t = a.add_user("t", None).await.unwrap();
+        a.grant("t", "technician", "/A").await.unwrap();
+        let s = a.scope(t.id, Permission::HostRead).await.unwrap();
+        assert!(s.contains(a_.id) && s.contains(lab.id) && !s.contains(b.id) && !s.contains(ROOT_ENTITY));
+        assert_eq!(s.home(), Some(a_.id));
+        assert!(a.scope(t.id, Permission::HostEdit).await.unwrap().is_empty(), "not in the role");
+        a.grant("t", "technician", "/B").await.unwrap();
+        assert_eq!(a.scope(t.id, Permission::HostRead).await.unwrap().home(), None, "two places: name one");
     }
 
     #[tokio::test]

@@ -184,9 +184,10 @@ impl Client {
         self.call(Method::GET, &format!("/hosts/{}", seg(key)), Body::None).await
     }
 
-    /// Registers a host.
-    pub async fn add_host(&self, spec: &HostSpec) -> Result<Host> {
-        self.call(Method::POST, "/hosts", Body::json(spec)).await
+    /// Registers a host, in entity `entity` (a path) or the caller's default.
+    pub async fn add_host(&self, spec: &HostSpec, entity: Option<&str>) -> Result<Host> {
+        let q = entity.map(|e| format!("?entity={}", seg(e))).unwrap_or_default();
+        self.call(Method::POST, &format!("/hosts{q}"), Body::json(spec)).await
     }
 
     /// Changes a host.
@@ -200,8 +201,10 @@ impl Client {
     }
 
     /// Imports hosts from CSV, all rows or none.
-    pub async fn import_hosts(&self, csv: &[u8]) -> Result<ImportReport> {
-        self.call(Method::POST, "/hosts/import", Body::Raw(csv, "text/csv")).await
+    /// New hosts go into `entity` (a path) or the caller's default.
+    pub async fn import_hosts(&self, csv: &[u8], entity: Option<&str>) -> Result<ImportReport> {
+        let q = entity.map(|e| format!("?entity={}", seg(e))).unwrap_or_default();
+        self.call(Method::POST, &format!("/hosts/import{q}"), Body::Raw(csv, "text/csv")).await
     }
 
     /// Sends Wake-on-LAN to hosts.

@@ -20,7 +20,7 @@ pub trait Environment: Sync {
 }
 
 /// Why a restore cannot run: its image is not in the catalog.
-pub(crate) fn no_image(image: &str) -> String {
+pub fn no_image(image: &str) -> String {
     format!("image {image:?} does not exist (parc image list shows the images; capture it first)")
 }
 

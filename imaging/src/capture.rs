@@ -55,12 +55,14 @@ pub struct CaptureOptions {
     /// from the same origin takes over its interrupted upload. Default:
     /// this machine's hostname and the source path.
     pub origin: Option<String>,
+    /// The entity a new image belongs to (a path; default the caller's).
+    pub entity: Option<String>,
 }
 
 impl CaptureOptions {
     /// Defaults for an image called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false, origin: None }
+        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false, origin: None, entity: None }
     }
 }
 
@@ -183,7 +185,7 @@ pub async fn capture<R: Remote>(source: &Path, remote: &R, opts: &CaptureOptions
     };
     let bytes_read: u64 = used.iter().map(|r| r.1).sum();
     let origin = opts.origin.clone().unwrap_or_else(|| format!("{}:{}", hostname(), source.display()));
-    let upload = remote.begin_upload(&opts.name, opts.replace, &origin).await?;
+    let upload = remote.begin_upload(&opts.name, opts.replace, &origin, opts.entity.as_deref()).await?;
     tracing::info!(source = %source.display(), size, image = %opts.name, to = %remote.describe(), "capture started");
     // The bar counts what is read; unused ranges are passed over, and
     // counting them would show a rate no disk has.

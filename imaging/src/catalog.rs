@@ -41,6 +41,13 @@ pub struct ImageRecord {
     pub unique_chunks: u64,
     /// Unix time of the commit.
     pub created_at: i64,
+    /// The entity it belongs to (1: the root).
+    #[serde(default = "root_entity")]
+    pub entity_id: i64,
+}
+
+fn root_entity() -> i64 {
+    1
 }
 
 /// An open upload.
@@ -54,6 +61,8 @@ pub struct Upload {
     pub replace: bool,
     /// Who captures: host and source (a CLI capture) or task and host (the agent).
     pub origin: String,
+    /// The entity the image will belong to (when new).
+    pub entity_id: i64,
     /// Unix time the upload started.
     pub started_at: i64,
     /// Unix time of its last request.
@@ -67,7 +76,7 @@ impl Upload {
     }
 }
 
-const UPLOAD_COLUMNS: &str = "id, name, replace, origin, started_at, last_seen";
+const UPLOAD_COLUMNS: &str = "id, name, replace, origin, started_at, last_seen, entity_id";
 
 fn upload_row(row: &sqlx::sqlite::SqliteRow) -> Result<Upload> {
     Ok(Upload {
@@ -75,6 +84,7 @@ fn upload_row(row: &sqlx::sqlite::SqliteRow) -> Result<Upload> {
         name: row.try_get("name")?,
         replace: row.try_get("replace")?,
         origin: row.try_get("origin")?,
+        entity_id: row.try_get("entity_id")?,
         started_at: row.try_get("started_at")?,
         last_seen: row.try_get("last_seen")?,
     })
@@ -108,10 +118,11 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<ImageRecord> {
         chunks: row.try_get::<i64, _>("chunks")? as u64,
         unique_chunks: row.try_get::<i64, _>("unique_chunks")? as u64,
         created_at: row.try_get("created_at")?,
+        entity_id: row.try_get("entity_id")?,
     })
 }
 
-const RECORD_COLUMNS: &str = "name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at";
+const RECORD_COLUMNS: &str = "name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at, entity_id";
 
 impl Catalog {
     /// The catalog on a migrated database (see [`migrator`]).
@@ -163,7 +174,8 @@ impl Catalog {
 
     /// Records a committed image from its parsed manifest and the bytes it
     /// was parsed from; replaces one of the same name only if `replace`.
-    pub async fn insert_image(&self, name: &str, parsed: &Manifest, manifest: &[u8], replace: bool) -> Result<ImageRecord> {
+    /// A new image goes into `entity_id`; a replaced one keeps its entity.
+    pub async fn insert_image(&self, name: &str, parsed: &Manifest, manifest: &[u8], replace: bool, entity_id: i64) -> Result<ImageRecord> {
         let (root, content, stats) = (Manifest::root(manifest), parsed.content(), parsed.stats());
         let packed = zstd::bulk::compress(manifest, 3).map_err(|e| Error::io("compressing manifest", e))?;
         let now = unix_now();
@@ -171,8 +183,8 @@ impl Catalog {
         // to it follow it to the new content. Without `replace` the update
         // is skipped and no row changes: the name is taken.
         let changed = sqlx::query(
-            "INSERT INTO images (name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at, manifest)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO images (name, root, content, source_size, data_bytes, chunks, unique_chunks, created_at, manifest, entity_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET root = excluded.root, content = excluded.content, source_size = excluded.source_size, data_bytes = excluded.data_bytes,
                  chunks = excluded.chunks, unique_chunks = excluded.unique_chunks, created_at = excluded.created_at, manifest = excluded.manifest
              WHERE ?",
@@ -186,6 +198,7 @@ impl Catalog {
         .bind(stats.unique_chunks as i64)
         .bind(now)
         .bind(packed)
+        .bind(entity_id)
         .bind(replace)
         .execute(&self.pool)
         .await?
@@ -230,7 +243,7 @@ impl Catalog {
     /// another origin's upload of that name is open and not stale; an
     /// upload from the same origin (an interrupted capture run again) or a
     /// stale one is closed and the new one takes the name.
-    pub async fn begin_upload(&self, id: &str, name: &str, replace: bool, origin: &str) -> Result<Upload> {
+    pub async fn begin_upload(&self, id: &str, name: &str, replace: bool, origin: &str, entity_id: i64) -> Result<Upload> {
         let now = unix_now();
         self.expire_uploads(now).await?;
         let mut tx = self.pool.begin().await?;
@@ -250,7 +263,7 @@ impl Catalog {
             tracing::info!(upload = %held.id, image = name, origin = %held.origin, "upload superseded by a new capture of the same name");
         }
         let inserted = sqlx::query(
-            "INSERT INTO uploads (id, name, replace, origin, started_at, last_seen, state) VALUES (?, ?, ?, ?, ?, ?, 'open')",
+            "INSERT INTO uploads (id, name, replace, origin, started_at, last_seen, state, entity_id) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
         )
         .bind(id)
         .bind(name)
@@ -258,6 +271,7 @@ impl Catalog {
         .bind(origin)
         .bind(now)
         .bind(now)
+        .bind(entity_id)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -274,7 +288,7 @@ impl Catalog {
             r => r?,
         };
         tx.commit().await?;
-        Ok(Upload { id: id.to_string(), name: name.to_string(), replace, origin: origin.to_string(), started_at: now, last_seen: now })
+        Ok(Upload { id: id.to_string(), name: name.to_string(), replace, origin: origin.to_string(), entity_id, started_at: now, last_seen: now })
     }
 
     /// Closes uploads idle past [`UPLOAD_EXPIRY`].

@@ -147,6 +147,11 @@ impl Repository {
     /// Starts an upload for image `name` from `origin` (who captures),
     /// reserving the name (see [`Catalog::begin_upload`]).
     pub async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
+        self.begin_upload_in(name, replace, origin, 1).await
+    }
+
+    /// As [`Self::begin_upload`], for an image that will belong to `entity_id`.
+    pub async fn begin_upload_in(&self, name: &str, replace: bool, origin: &str, entity_id: i64) -> Result<String> {
         validate_name(name)?;
         if !replace {
             match self.catalog.get(name).await {
@@ -158,7 +163,7 @@ impl Repository {
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).map_err(|e| Error::io("generating an upload id", std::io::Error::other(e.to_string())))?;
         let id = hex::encode(raw);
-        self.catalog.begin_upload(&id, name, replace, origin).await?;
+        self.catalog.begin_upload(&id, name, replace, origin, entity_id).await?;
         tracing::info!(upload = %id, image = name, "upload started");
         Ok(id)
     }
@@ -249,7 +254,7 @@ impl Repository {
         let root = Manifest::root(&manifest_bytes);
         let rec = self
             .catalog
-            .insert_image(&up.name, &manifest, &manifest_bytes, up.replace)
+            .insert_image(&up.name, &manifest, &manifest_bytes, up.replace, up.entity_id)
             .await?;
         self.catalog.close_upload(upload, true).await?;
         self.recent_uploads.lock().unwrap().remove(upload);

@@ -80,6 +80,9 @@ pub struct Host {
     pub last_seen: Option<i64>,
     /// When it was created in the registry.
     pub created_at: i64,
+    /// The entity it belongs to (1: the root).
+    #[serde(default = "root_entity")]
+    pub entity_id: i64,
     /// The hardware inventory last reported by the netboot environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<serde_json::Value>,
@@ -115,6 +118,14 @@ pub struct HostSpec {
     pub groups: Vec<String>,
     /// Wake-on-LAN SecureOn password.
     pub secureon: Option<Mac>,
+    /// The entity it goes into (default the root); the server sets it from
+    /// the request after checking the caller's rights there.
+    #[serde(skip)]
+    pub entity_id: Option<i64>,
+}
+
+fn root_entity() -> i64 {
+    1
 }
 
 /// Changes to a host; `None` leaves a field as it is.

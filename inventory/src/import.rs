@@ -109,8 +109,17 @@ pub fn parse(input: impl Read) -> Result<Vec<(u64, HostSpec)>> {
 impl Inventory {
     /// Imports hosts from CSV (see the module doc): all rows or none.
     pub async fn import_csv(&self, input: impl Read) -> Result<ImportReport> {
-        let rows = parse(input)?;
-        self.upsert_all(rows).await
+        self.import_csv_into(input, None, &|_| true).await
+    }
+
+    /// As [`Self::import_csv`], new hosts going into `entity` (default the
+    /// root) and existing ones changed only where `may_change(their entity)`.
+    pub async fn import_csv_into(&self, input: impl Read, entity: Option<i64>, may_change: &(dyn Fn(i64) -> bool + Sync)) -> Result<ImportReport> {
+        let mut rows = parse(input)?;
+        for (_, spec) in &mut rows {
+            spec.entity_id = entity;
+        }
+        self.upsert_all(rows, may_change).await
     }
 }
 

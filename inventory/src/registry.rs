@@ -239,7 +239,7 @@ impl Inventory {
     }
 
     /// Creates or updates many hosts in one transaction: all of them or none.
-    pub(crate) async fn upsert_all(&self, rows: Vec<(u64, HostSpec)>) -> Result<ImportReport> {
+    pub(crate) async fn upsert_all(&self, rows: Vec<(u64, HostSpec)>, may_change: &(dyn Fn(i64) -> bool + Sync)) -> Result<ImportReport> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut report = ImportReport::default();
         for (line, spec) in rows {
@@ -260,6 +260,10 @@ impl Inventory {
             };
             match existing {
                 Some(id) => {
+                    let entity: i64 = sqlx::query_scalar("SELECT entity_id FROM hosts WHERE id = ?").bind(id).fetch_one(&mut *tx).await?;
+                    if !may_change(entity) {
+                        return Err(Error::Csv { line, message: "its hostname or MAC belongs to a host you may not change".into() });
+                    }
                     let edit = HostEdit {
                         hostname: spec.hostname.clone(),
                         macs: Some(spec.macs.clone()),
@@ -367,6 +371,7 @@ async fn load(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Host> {
         first_seen: row.try_get("first_seen")?,
         last_seen: row.try_get("last_seen")?,
         created_at: row.try_get("created_at")?,
+        entity_id: row.try_get("entity_id")?,
         hardware: row.try_get::<Option<String>, _>("hardware")?.and_then(|h| serde_json::from_str(&h).ok()),
         hardware_at: row.try_get("hardware_at")?,
     })
@@ -382,13 +387,14 @@ async fn insert(tx: &mut Transaction<'_, Sqlite>, spec: &HostSpec) -> Result<i64
     }
     let uuid = spec.uuid.as_deref().map(normalise_uuid).transpose()?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO hosts (id, hostname, uuid, state, ip, secureon, created_at) VALUES ((SELECT high + 1 FROM host_id_high), ?, ?, 'ready', ?, ?, ?) RETURNING id",
+        "INSERT INTO hosts (id, hostname, uuid, state, ip, secureon, created_at, entity_id) VALUES ((SELECT high + 1 FROM host_id_high), ?, ?, 'ready', ?, ?, ?, ?) RETURNING id",
     )
         .bind(&spec.hostname)
         .bind(uuid)
         .bind(spec.ip.map(|a| a.to_string()))
         .bind(spec.secureon.map(|m| m.to_string()))
         .bind(unix_now())
+        .bind(spec.entity_id.unwrap_or(1))
         .fetch_one(&mut **tx)
         .await?;
     set_macs(tx, id, &spec.macs).await?;

@@ -57,10 +57,13 @@ impl Registry {
         })
     }
 
-    async fn add(&self, spec: HostSpec) -> anyhow::Result<Host> {
+    async fn add(&self, mut spec: HostSpec, entity: Option<&str>) -> anyhow::Result<Host> {
         Ok(match self {
-            Registry::Server(c) => c.add_host(&spec).await?,
-            Registry::Local(d) => d.inventory.add(spec).await?,
+            Registry::Server(c) => c.add_host(&spec, entity).await?,
+            Registry::Local(d) => {
+                spec.entity_id = Some(local_entity(d, entity).await?);
+                d.inventory.add(spec).await?
+            }
         })
     }
 
@@ -78,12 +81,21 @@ impl Registry {
         })
     }
 
-    async fn import(&self, csv: &[u8]) -> anyhow::Result<parc_inventory::registry::ImportReport> {
+    async fn import(&self, csv: &[u8], entity: Option<&str>) -> anyhow::Result<parc_inventory::registry::ImportReport> {
         Ok(match self {
-            Registry::Server(c) => c.import_hosts(csv).await?,
-            Registry::Local(d) => d.inventory.import_csv(csv).await?,
+            Registry::Server(c) => c.import_hosts(csv, entity).await?,
+            Registry::Local(d) => d.inventory.import_csv_into(csv, Some(local_entity(d, entity).await?), &|_| true).await?,
         })
     }
+}
+
+/// On a data directory (whoever can open it is its administrator): the
+/// entity named, else the root.
+async fn local_entity(d: &Data, path: Option<&str>) -> anyhow::Result<i64> {
+    Ok(match path {
+        Some(p) => d.access.entity_by_path(p).await?.id,
+        None => parc_access::ROOT_ENTITY,
+    })
 }
 
 fn macs(list: &[String]) -> anyhow::Result<Vec<Mac>> {
@@ -157,13 +169,13 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        HostCommand::Add { fields, at, out } => {
+        HostCommand::Add { fields, entity, at, out } => {
             let HostFields { hostname, macs: m, uuid, ip, groups, secureon: pw } = fields;
             if m.is_empty() {
                 bail!("a host needs at least one --mac");
             }
-            let spec = HostSpec { hostname, macs: macs(&m)?, uuid, ip, groups, secureon: secureon(&pw)? };
-            let h = Registry::open(&cfg, &at).await?.add(spec).await?;
+            let spec = HostSpec { hostname, macs: macs(&m)?, uuid, ip, groups, secureon: secureon(&pw)?, entity_id: None };
+            let h = Registry::open(&cfg, &at).await?.add(spec, entity.as_deref()).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -203,14 +215,14 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
             println!("removed host {} ({})", r.host.id, r.host.label());
         }
-        HostCommand::Import { file, at, out } => {
+        HostCommand::Import { file, entity, at, out } => {
             let mut csv = Vec::new();
             if file.as_os_str() == "-" {
                 std::io::stdin().read_to_end(&mut csv)?;
             } else {
                 csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            let r = Registry::open(&cfg, &at).await?.import(&csv).await?;
+            let r = Registry::open(&cfg, &at).await?.import(&csv, entity.as_deref()).await?;
             if out.json {
                 print_json(&r);
             } else {

@@ -15,11 +15,12 @@ use parc_imaging::units::human;
 
 pub async fn run(cfg: Config, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ImageCommand::Capture { source, name, replace, raw, level, transfer, at, out } => {
+        ImageCommand::Capture { source, name, replace, raw, entity, level, transfer, at, out } => {
             let remote = open_location(&cfg, &at, Mode::Create).await?;
             let mut opts = CaptureOptions::new(&name);
             opts.replace = replace;
             opts.raw = raw;
+            opts.entity = entity;
             opts.level = level.unwrap_or(cfg.imaging.level);
             opts.parallel = transfer.parallel.map_or(cfg.imaging.parallel, usize::from);
             opts.rate_limit = transfer.limit_rate;

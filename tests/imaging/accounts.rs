@@ -145,6 +145,17 @@ fn accounts_roles_tokens_and_the_audit_log() {
     let login = rows.last().unwrap();
     assert!(!login["detail"].as_str().unwrap_or_default().contains("not-the-password"), "no password in the log: {login}");
 
+    // Guessing is slowed down: after five failures in a row, even the right
+    // password waits, and the refusals are in the log.
+    for _ in 0..5 {
+        assert!(!tech.run(&["login", "--user", "tech", "--password-stdin"], Some("guess-guess\n")).status.success());
+    }
+    let slowed = tech.run(&["login", "--user", "tech", "--password-stdin"], Some("tech-pass-34\n"));
+    let err = String::from_utf8_lossy(&slowed.stderr);
+    assert!(!slowed.status.success() && err.contains("too many failed logins"), "{err}");
+    let last = audit_rows(&admin).pop().unwrap();
+    assert_eq!((last["actor"].as_str(), last["outcome"].as_str(), last["status"].as_u64()), (Some("tech"), Some("denied"), Some(429)));
+
     // The CSV export holds the same rows.
     let csv = admin.ok(&["audit", "list", "--csv"], None);
     let from_csv = parc_access::audit::from_csv(&csv).unwrap();
@@ -161,3 +172,84 @@ fn audit_rows(admin: &As) -> Vec<serde_json::Value> {
 }
 
 use std::os::unix::fs::PermissionsExt;
+
+/// Two sites, a technician each: neither sees, counts or touches the other's
+/// hosts, images or tasks, by list, JSON export or direct name (404, as for
+/// something that does not exist).
+#[test]
+fn a_technician_sees_only_their_entity() {
+    let dir = scratch();
+    let data = dir.path().join("data");
+    let server = kit::Server::start(&parc_bin(), &data).unwrap();
+    let url = server.url.as_str();
+    let root = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--server", url]);
+        let out = parc(&a);
+        assert!(out.status.success(), "parc {a:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    root(&["entity", "add", "/Site A"]);
+    root(&["entity", "add", "/Site B"]);
+    root(&["host", "add", "--hostname", "pc-a", "--mac", "52:54:00:00:0c:01", "--group", "lab", "--entity", "/Site A"]);
+    root(&["host", "add", "--hostname", "pc-b", "--mac", "52:54:00:00:0c:02", "--group", "lab", "--entity", "/Site B"]);
+    let disk = dir.path().join("disk.raw");
+    std::fs::write(&disk, kit::pseudo_random(1 << 20, 9)).unwrap();
+    root(&["image", "capture", s(&disk), "--name", "img-a", "--raw", "--entity", "/Site A"]);
+    root(&["image", "capture", s(&disk), "--name", "img-b", "--raw", "--entity", "/Site B"]);
+    let (home_a, home_b) = (dir.path().join("ta"), dir.path().join("tb"));
+    let (ta, tb) = (As { home: &home_a, url }, As { home: &home_b, url });
+    for (who, site, u) in [("ta", "/Site A", &ta), ("tb", "/Site B", &tb)] {
+        root(&["user", "add", who, "--role", &format!("technician@{site}"), "--no-password"]);
+        let mut c = Command::new(parc_bin());
+        c.args(["user", "passwd", who, "--password-stdin", "--server", url]).env("PARC_TOKEN", kit::ADMIN_TOKEN).stdin(Stdio::piped()).stdout(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(format!("{who}-password\n").as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        u.ok(&["login", "--user", who, "--password-stdin"], Some(&format!("{who}-password\n")));
+    }
+
+    // ta may also edit hosts and delete images, in Site A only.
+    root(&["role", "add", "editor", "--permissions", "host.edit,image.delete"]);
+    root(&["user", "grant", "ta", "editor@/Site A"]);
+
+    let names = |out: String, key: &str| -> Vec<String> {
+        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().iter().map(|v| v[key].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(ta.ok(&["host", "list", "--json"], None), "hostname"), ["pc-a"]);
+    assert_eq!(names(tb.ok(&["host", "list", "--json"], None), "hostname"), ["pc-b"]);
+    assert_eq!(names(ta.ok(&["host", "list", "--group", "lab", "--json"], None), "hostname"), ["pc-a"]);
+    assert_eq!(names(ta.ok(&["image", "list", "--json"], None), "name"), ["img-a"]);
+    ta.refused(&["host", "show", "pc-b"], "no host \"pc-b\"");
+    ta.refused(&["host", "edit", "pc-b", "--ip", "198.18.5.5"], "no host \"pc-b\"");
+    ta.refused(&["host", "rm", "pc-b"], "no host \"pc-b\"");
+    ta.refused(&["image", "show", "img-b"], "img-b");
+    ta.refused(&["image", "delete", "img-b"], "img-b");
+    tb.refused(&["host", "edit", "pc-b", "--ip", "198.18.5.5"], "tb lacks the permission host.edit");
+    let not_found = ta.run(&["image", "show", "img-b"], None);
+    let missing = ta.run(&["image", "show", "no-such-image"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&not_found.stderr).replace("img-b", "X"),
+        String::from_utf8_lossy(&missing.stderr).replace("no-such-image", "X"),
+        "another site's image looks exactly like one that does not exist"
+    );
+
+    // Tasks: only on their own hosts, from their own images.
+    ta.refused(&["task", "restore", "pc-b", "--image", "img-a"], "no host \"pc-b\"");
+    ta.refused(&["task", "restore", "pc-a", "--image", "img-b"], "image \"img-b\" does not exist");
+    let made: serde_json::Value = serde_json::from_str(&ta.ok(&["task", "restore", "--group", "lab", "--image", "img-a", "--json"], None)).unwrap();
+    assert_eq!(made.as_array().unwrap().len(), 1, "the group is their part of it: {made}");
+    let id = made[0]["id"].to_string();
+    assert_eq!(ta.ok(&["task", "list", "--json"], None).matches("\"id\"").count(), 1);
+    assert_eq!(tb.ok(&["task", "list", "--json"], None).trim(), "[]");
+    tb.refused(&["task", "show", &id], &format!("no task {id}"));
+    tb.refused(&["task", "cancel", &id], &format!("no task {id}"));
+    tb.refused(&["task", "list", "--host", "pc-a"], "no host \"pc-a\"");
+
+    // What they add lands in their own entity; the root sees everything.
+    ta.ok(&["host", "add", "--hostname", "pc-a2", "--mac", "52:54:00:00:0c:03"], None);
+    assert_eq!(names(ta.ok(&["host", "list", "--json"], None), "hostname"), ["pc-a", "pc-a2"]);
+    assert_eq!(names(tb.ok(&["host", "list", "--json"], None), "hostname"), ["pc-b"]);
+    assert_eq!(names(root(&["host", "list", "--json"]), "hostname"), ["pc-a", "pc-b", "pc-a2"]);
+    ta.refused(&["host", "add", "--hostname", "pc-x", "--mac", "52:54:00:00:0c:04", "--entity", "/Site B"], "no entity \"/Site B\"");
+}

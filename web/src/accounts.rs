@@ -73,6 +73,19 @@ async fn login(State(s): State<AppState>, ConnectInfo(from): ConnectInfo<SocketA
         status: 200,
         detail: None,
     };
+    let source = from.ip().to_string();
+    let now = std::time::Instant::now();
+    let wait = s.access.throttle().wait(&l.user, &source, now);
+    if !wait.is_zero() {
+        let message = format!("too many failed logins for this account or from this address; try again in {} s", wait.as_secs().max(1));
+        entry.outcome = Outcome::Denied;
+        entry.status = 429;
+        entry.detail = Some(message.clone());
+        if let Err(e) = s.audit.append(&entry).await {
+            tracing::error!(error = %e, "writing the audit log");
+        }
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, message));
+    }
     let result = async {
         let u = s.access.login(&l.user, &l.password).await?;
         let expires = parc_db::unix_now() + LOGIN_TOKEN_DAYS * 86400;
@@ -81,6 +94,11 @@ async fn login(State(s): State<AppState>, ConnectInfo(from): ConnectInfo<SocketA
         Ok::<_, parc_access::Error>(LoggedIn { user: u.name, token, token_id: info.id, expires_at: info.expires_at })
     }
     .await;
+    match &result {
+        Err(parc_access::Error::BadLogin) => s.access.throttle().failed(&l.user, &source, now),
+        Ok(_) => s.access.throttle().succeeded(&l.user, &source),
+        Err(_) => {}
+    }
     if let Err(e) = &result {
         entry.outcome = Outcome::Denied;
         entry.status = 401;

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use parc_access::{AuthMethod, NewEntry, Outcome, Permission, UserPrincipal, ROOT_ENTITY};
+use parc_access::{AuthMethod, NewEntry, Outcome, Permission, Scope, UserPrincipal};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -103,6 +103,34 @@ pub const RULES: &[Rule] = &[
 /// The rule for a routed request, if the table has one.
 pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.method == method.as_str() && r.path == path)
+}
+
+/// Where the caller holds the route's permission (set by [`guard`] on
+/// permission routes): handlers show and change only objects inside.
+#[derive(Debug, Clone)]
+pub struct RouteScope(pub Scope);
+
+/// Where `p` holds `perm` (for a second permission a handler needs, such as
+/// reading what it is about to change).
+pub async fn scope_of(s: &AppState, p: &Principal, perm: Permission) -> Result<Scope, ApiError> {
+    Ok(match p {
+        Principal::User(u, _) => s.access.scope(u.id, perm).await?,
+        Principal::Agent { .. } if matches!(perm, P::ImageRead | P::ImageCapture) => Scope::all(),
+        _ => Scope::default(),
+    })
+}
+
+/// An object of entity `entity` that `scope` (the route's) must hold:
+/// outside what the caller may even read it does not exist (404, so its
+/// existence does not leak); readable but outside `scope` is 403.
+pub fn check(entity: i64, scope: &Scope, readable: &Scope, not_found: impl FnOnce() -> ApiError, perm: Permission, actor: &str) -> Result<(), ApiError> {
+    if scope.contains(entity) {
+        Ok(())
+    } else if readable.contains(entity) {
+        Err(ApiError::new(StatusCode::FORBIDDEN, format!("{actor} lacks the permission {perm} there (ask an administrator for a role that has it)")))
+    } else {
+        Err(not_found())
+    }
 }
 
 /// Who made a request, as the handlers see it.
@@ -214,6 +242,7 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
             ApiError::new(status, message).into_response()
         }
     };
+    let mut route_scope = None;
     let principal = match (principal, rule.need) {
         (_, Public) => Principal::Anonymous,
         // The agent routes check their task token themselves.
@@ -226,17 +255,21 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         (Some(p @ Principal::User(..)), User) => p,
         (Some(p @ Principal::Agent { .. }), User) => return deny(&p, StatusCode::FORBIDDEN, "a task token cannot do this".into()).await,
         (Some(p), Perm(perm)) => {
-            let ok = match &p {
-                Principal::User(u, _) => s.access.allowed(u.id, perm, ROOT_ENTITY).await.unwrap_or_else(|e| {
+            let scope = match &p {
+                Principal::User(u, _) => s.access.scope(u.id, perm).await.unwrap_or_else(|e| {
                     tracing::error!(error = %e, "checking a permission");
-                    false
+                    Scope::default()
                 }),
-                Principal::Agent { .. } => matches!(perm, P::ImageRead | P::ImageCapture),
-                Principal::Anonymous => false,
+                Principal::Agent { .. } if matches!(perm, P::ImageRead | P::ImageCapture) => Scope::all(),
+                _ => Scope::default(),
             };
-            if !ok {
-                return deny(&p, StatusCode::FORBIDDEN, format!("{} lacks the permission {perm} (ask an administrator for a role that has it)", p.actor())).await;
+            // Accounts and the audit log span every entity: those rights
+            // count only when held on the root.
+            let global = matches!(perm, P::UserAdmin | P::AuditRead);
+            if scope.is_empty() || (global && !scope.contains(parc_access::ROOT_ENTITY)) {
+                return deny(&p, StatusCode::FORBIDDEN, format!("{} lacks the permission {perm}{} (ask an administrator for a role that has it)", p.actor(), if global { " on /" } else { "" })).await;
             }
+            route_scope = Some(RouteScope(scope));
             p
         }
     };
@@ -244,6 +277,9 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
     let (req, detail) = if audited { body_detail(req).await } else { (req, None) };
     let mut req = req;
     req.extensions_mut().insert(principal.clone());
+    if let Some(scope) = route_scope {
+        req.extensions_mut().insert(scope);
+    }
     let resp = next.run(req).await;
     if audited {
         let status = resp.status();

@@ -14,8 +14,11 @@ use parc_inventory::{Host, HostDetail, HostEdit, HostSpec, Mac};
 use parc_pxe::wol::{WakeReport, WakeRequest};
 use serde::Deserialize;
 
+use crate::auth::{Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
+use axum::Extension;
+use parc_access::Permission;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -39,21 +42,69 @@ struct ListQuery {
     group: Option<String>,
 }
 
-async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Host>>> {
-    Ok(Json(s.inventory.list(q.group.as_deref()).await?))
+async fn list(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Host>>> {
+    let mut hosts = s.inventory.list(q.group.as_deref()).await?;
+    hosts.retain(|h| scope.contains(h.entity_id));
+    Ok(Json(hosts))
 }
 
-async fn add(State(s): State<AppState>, Json(spec): Json<HostSpec>) -> ApiResult<(StatusCode, Json<Host>)> {
+/// Where new hosts go: `?entity=/path`, else the caller's one place.
+#[derive(Deserialize)]
+struct EntityQuery {
+    entity: Option<String>,
+}
+
+/// The entity new objects go into: the one named (inside `scope`), else
+/// the caller's home in it.
+pub(crate) async fn target_entity(s: &AppState, scope: &parc_access::Scope, named: Option<&str>) -> ApiResult<i64> {
+    match named {
+        Some(path) => {
+            let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no entity {path:?} (`parc entity list` shows them)"));
+            let e = s.access.entity_by_path(path).await.map_err(|_| not_found())?;
+            if !scope.contains(e.id) {
+                return Err(not_found());
+            }
+            Ok(e.id)
+        }
+        None => scope.home().ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "you hold this right in several entities: name one (--entity PATH)")),
+    }
+}
+
+async fn add(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<EntityQuery>, Json(mut spec): Json<HostSpec>) -> ApiResult<(StatusCode, Json<Host>)> {
+    spec.entity_id = Some(target_entity(&s, &scope, q.entity.as_deref()).await?);
     let h = s.inventory.add(spec).await?;
     tracing::info!(host = %h.label(), "host added");
     Ok((StatusCode::CREATED, Json(h)))
 }
 
-async fn show(State(s): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<HostDetail>> {
-    Ok(Json(s.inventory.detail(&key).await?))
+fn no_host(key: &str) -> ApiError {
+    parc_inventory::Error::NotFound(key.to_string()).into()
 }
 
-async fn edit(State(s): State<AppState>, Path(key): Path<String>, Json(e): Json<HostEdit>) -> ApiResult<Json<Host>> {
+/// The host `key`, if the caller may do the route's action on it.
+async fn host_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, key: &str) -> ApiResult<Host> {
+    let h = s.inventory.find(key).await?;
+    let readable = crate::auth::scope_of(s, p, Permission::HostRead).await?;
+    crate::auth::check(h.entity_id, scope, &readable, || no_host(key), perm, &p.actor())?;
+    Ok(h)
+}
+
+async fn show(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Path(key): Path<String>) -> ApiResult<Json<HostDetail>> {
+    let d = s.inventory.detail(&key).await?;
+    if !scope.contains(d.host.entity_id) {
+        return Err(no_host(&key));
+    }
+    Ok(Json(d))
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    Extension(RouteScope(scope)): Extension<RouteScope>,
+    Extension(p): Extension<Principal>,
+    Path(key): Path<String>,
+    Json(e): Json<HostEdit>,
+) -> ApiResult<Json<Host>> {
+    host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
     Ok(Json(s.inventory.edit(&key, e).await?))
 }
 
@@ -63,12 +114,20 @@ struct RemoveQuery {
     cancel_tasks: bool,
 }
 
-async fn remove(State(s): State<AppState>, Path(key): Path<String>, Query(q): Query<RemoveQuery>) -> ApiResult<Json<HostRemoved>> {
+async fn remove(
+    State(s): State<AppState>,
+    Extension(RouteScope(scope)): Extension<RouteScope>,
+    Extension(p): Extension<Principal>,
+    Path(key): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<Json<HostRemoved>> {
+    host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
     Ok(Json(parc_deploy::orders::remove_host(&s.tasks, &s.inventory, &key, q.cancel_tasks).await?))
 }
 
-async fn import(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<ImportReport>> {
-    Ok(Json(s.inventory.import_csv(&body[..]).await?))
+async fn import(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<EntityQuery>, body: Bytes) -> ApiResult<Json<ImportReport>> {
+    let entity = target_entity(&s, &scope, q.entity.as_deref()).await?;
+    Ok(Json(s.inventory.import_csv_into(&body[..], Some(entity), &|e| scope.contains(e)).await?))
 }
 
 /// The registration environment reports in; the host becomes `ready`.
@@ -84,6 +143,20 @@ async fn check_in(State(s): State<AppState>, Path(key): Path<String>, ext: axum:
     Ok(Json(h))
 }
 
-async fn wake(State(s): State<AppState>, Json(req): Json<WakeRequest>) -> ApiResult<Json<WakeReport>> {
+async fn wake(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Json(req): Json<WakeRequest>) -> ApiResult<Json<WakeReport>> {
+    // Named hosts must be the caller's; a group is the caller's part of it.
+    let readable = crate::auth::scope_of(&s, &p, Permission::HostRead).await?;
+    for key in &req.hosts {
+        let h = s.inventory.find(key).await?;
+        crate::auth::check(h.entity_id, &scope, &readable, || no_host(key), Permission::HostWake, &p.actor())?;
+    }
+    let mut req = req;
+    if let Some(g) = req.group.take() {
+        let mine: Vec<String> = s.inventory.list(Some(&g)).await?.into_iter().filter(|h| scope.contains(h.entity_id)).map(|h| h.id.to_string()).collect();
+        if mine.is_empty() {
+            return Err(parc_inventory::Error::EmptyGroup(g).into());
+        }
+        req.hosts.extend(mine);
+    }
     Ok(Json(s.wol.wake(&s.inventory, &req).await?))
 }

@@ -11,8 +11,11 @@ use parc_imaging::codec::MAX_CHUNK_LEN;
 use parc_imaging::{ChunkId, ImageRecord};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{check, scope_of, Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
+use axum::Extension;
+use parc_access::Permission;
 
 /// Most ids one "missing" request may ask about.
 const MAX_IDS_PER_QUERY: usize = 65_536;
@@ -43,12 +46,23 @@ fn parse_chunk(s: &str) -> ApiResult<ChunkId> {
     s.parse().map_err(|e: parc_imaging::id::BadChunkId| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<ImageRecord>>> {
-    Ok(Json(s.repo.catalog().list().await?))
+async fn list(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>) -> ApiResult<Json<Vec<ImageRecord>>> {
+    let mut all = s.repo.catalog().list().await?;
+    all.retain(|i| scope.contains(i.entity_id));
+    Ok(Json(all))
 }
 
-async fn show(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ImageRecord>> {
-    Ok(Json(s.repo.catalog().get(&name).await?))
+/// The image `name` if the caller may do the route's action on it (an
+/// image they may not even read does not exist for them).
+async fn image_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, name: &str) -> ApiResult<ImageRecord> {
+    let rec = s.repo.catalog().get(name).await?;
+    let readable = scope_of(s, p, Permission::ImageRead).await?;
+    check(rec.entity_id, scope, &readable, || parc_imaging::Error::NoSuchImage(name.to_string()).into(), perm, &p.actor())?;
+    Ok(rec)
+}
+
+async fn show(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(name): Path<String>) -> ApiResult<Json<ImageRecord>> {
+    Ok(Json(image_for(&s, &p, &scope, Permission::ImageRead, &name).await?))
 }
 
 #[derive(Deserialize)]
@@ -57,11 +71,19 @@ struct DeleteQuery {
     force: bool,
 }
 
-async fn delete(State(s): State<AppState>, Path(name): Path<String>, Query(q): Query<DeleteQuery>) -> ApiResult<Json<parc_deploy::api::ImageDeleted>> {
+async fn delete(
+    State(s): State<AppState>,
+    Extension(RouteScope(scope)): Extension<RouteScope>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Json<parc_deploy::api::ImageDeleted>> {
+    image_for(&s, &p, &scope, Permission::ImageDelete, &name).await?;
     Ok(Json(parc_deploy::orders::delete_image(&s.tasks, &s.inventory, s.repo.catalog(), &name, q.force).await?))
 }
 
-async fn manifest(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn manifest(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    image_for(&s, &p, &scope, Permission::ImageRead, &name).await?;
     let (rec, bytes) = s.repo.manifest(&name).await?;
     Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::ETAG, format!("\"{}\"", rec.root))], bytes))
 }
@@ -75,6 +97,9 @@ struct BeginUpload {
     /// same origin takes over its interrupted upload.
     #[serde(default)]
     origin: String,
+    /// The entity a new image goes into (default the caller's one place).
+    #[serde(default)]
+    entity: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -82,8 +107,26 @@ struct UploadStarted {
     upload: String,
 }
 
-async fn begin(State(s): State<AppState>, Json(req): Json<BeginUpload>) -> ApiResult<(StatusCode, Json<UploadStarted>)> {
-    let upload = s.repo.begin_upload(&req.name, req.replace, &req.origin).await?;
+async fn begin(
+    State(s): State<AppState>,
+    Extension(RouteScope(scope)): Extension<RouteScope>,
+    Extension(p): Extension<Principal>,
+    Json(req): Json<BeginUpload>,
+) -> ApiResult<(StatusCode, Json<UploadStarted>)> {
+    let entity = match &p {
+        // A netboot environment captures into its host's entity.
+        Principal::Agent { task } => {
+            let t = s.tasks.get(*task).await?;
+            s.inventory.find(&t.host_id.to_string()).await?.entity_id
+        }
+        _ => crate::hosts::target_entity(&s, &scope, req.entity.as_deref()).await?,
+    };
+    // Replacing an image needs the right where it is.
+    if let Ok(old) = s.repo.catalog().get(&req.name).await {
+        let readable = scope_of(&s, &p, Permission::ImageRead).await?;
+        check(old.entity_id, &scope, &readable, || parc_imaging::Error::ImageExists(req.name.clone()).into(), Permission::ImageCapture, &p.actor())?;
+    }
+    let upload = s.repo.begin_upload_in(&req.name, req.replace, &req.origin, entity).await?;
     Ok((StatusCode::CREATED, Json(UploadStarted { upload })))
 }
 

@@ -10,8 +10,11 @@ use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, TaskDetail, TaskSummar
 use parc_deploy::{orders, Progress, Task};
 use serde::Deserialize;
 
+use crate::auth::{check, scope_of, Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
+use axum::Extension;
+use parc_access::Permission;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -30,8 +33,51 @@ pub fn routes() -> Router<AppState> {
         .route("/agent/done", post(agent_done))
 }
 
-async fn create(State(s): State<AppState>, Json(req): Json<CreateTasks>) -> ApiResult<(StatusCode, Json<Vec<Task>>)> {
+/// 404 for an image the caller may not read, worded as for one that does not exist.
+fn no_image(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, parc_deploy::boot::no_image(name))
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(RouteScope(scope)): Extension<RouteScope>,
+    Extension(p): Extension<Principal>,
+    Json(mut req): Json<CreateTasks>,
+) -> ApiResult<(StatusCode, Json<Vec<Task>>)> {
+    // Only the caller's hosts: named ones must be theirs, a group is their part of it.
+    let readable = scope_of(&s, &p, Permission::HostRead).await?;
+    for key in &req.hosts {
+        let h = s.inventory.find(key).await?;
+        check(h.entity_id, &scope, &readable, || parc_inventory::Error::NotFound(key.clone()).into(), Permission::TaskCreate, &p.actor())?;
+    }
+    if let Some(g) = req.group.take() {
+        let mine: Vec<String> = s.inventory.list(Some(&g)).await?.into_iter().filter(|h| scope.contains(h.entity_id)).map(|h| h.id.to_string()).collect();
+        if mine.is_empty() {
+            return Err(parc_inventory::Error::EmptyGroup(g).into());
+        }
+        req.hosts.extend(mine);
+    }
+    // And only images they may read.
+    if let Ok(img) = s.repo.catalog().get(&req.image).await {
+        if !scope_of(&s, &p, Permission::ImageRead).await?.contains(img.entity_id) {
+            return Err(no_image(&req.image));
+        }
+    }
     Ok((StatusCode::CREATED, Json(orders::create(&s.tasks, &s.inventory, s.repo.catalog(), &req).await?)))
+}
+
+/// Each host's entity, to filter tasks by.
+async fn host_entities(s: &AppState) -> ApiResult<std::collections::HashMap<i64, i64>> {
+    Ok(s.inventory.list(None).await?.into_iter().map(|h| (h.id, h.entity_id)).collect())
+}
+
+/// The task `id` if the caller may do the route's action on it (404 when
+/// they may not even see it).
+async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<()> {
+    let t = s.tasks.get(id).await?;
+    let entity = host_entities(s).await?.get(&t.host_id).copied().unwrap_or(parc_access::ROOT_ENTITY);
+    let readable = scope_of(s, p, Permission::TaskRead).await?;
+    check(entity, scope, &readable, || parc_deploy::Error::NotFound(id).into(), perm, &p.actor())
 }
 
 #[derive(Deserialize)]
@@ -41,15 +87,26 @@ struct ListQuery {
     unfinished: bool,
 }
 
-async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<TaskSummary>>> {
-    Ok(Json(orders::summaries(&s.tasks, &s.inventory, q.host.as_deref(), q.unfinished).await?))
+async fn list(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<TaskSummary>>> {
+    if let Some(key) = &q.host {
+        let h = s.inventory.find(key).await?;
+        if !scope.contains(h.entity_id) {
+            return Err(parc_inventory::Error::NotFound(key.clone()).into());
+        }
+    }
+    let entities = host_entities(&s).await?;
+    let mut all = orders::summaries(&s.tasks, &s.inventory, q.host.as_deref(), q.unfinished).await?;
+    all.retain(|t| entities.get(&t.task.host_id).is_some_and(|e| scope.contains(*e)));
+    Ok(Json(all))
 }
 
-async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<TaskDetail>> {
+async fn show(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<TaskDetail>> {
+    task_for(&s, &p, &scope, Permission::TaskRead, id).await?;
     Ok(Json(orders::detail(&s.tasks, &s.inventory, id).await?))
 }
 
-async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Task>> {
+async fn cancel(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Task>> {
+    task_for(&s, &p, &scope, Permission::TaskCancel, id).await?;
     Ok(Json(orders::cancel(&s.tasks, &s.inventory, id).await?))
 }
 

@@ -133,8 +133,8 @@ fn body_err(url: &str, e: reqwest::Error) -> Error {
 }
 
 impl Remote for HttpRemote {
-    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
-        let body = serde_json::json!({ "name": name, "replace": replace, "origin": origin });
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str, entity: Option<&str>) -> Result<String> {
+        let body = serde_json::json!({ "name": name, "replace": replace, "origin": origin, "entity": entity });
         let resp = self.send("uploads", |c, u| c.post(u).json(&body)).await?;
         Ok(self.json::<UploadStarted>(resp).await?.upload)
     }

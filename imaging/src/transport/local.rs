@@ -2,12 +2,17 @@
 
 use super::{Fetched, Remote};
 use crate::catalog::ImageRecord;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::ChunkId;
 use crate::repo::Repository;
 
 impl Remote for Repository {
-    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str, entity: Option<&str>) -> Result<String> {
+        if let Some(e) = entity {
+            // Entities are the server's: a data directory opened directly has
+            // no one to check rights for.
+            return Err(Error::Source { path: format!("--entity {e}"), message: "needs a server (--server): a data directory's images all belong to the root entity".into() });
+        }
         Repository::begin_upload(self, name, replace, origin).await
     }
     async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {

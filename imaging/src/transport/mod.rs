@@ -22,8 +22,9 @@ pub struct Fetched {
 
 /// The operations capture and restore need from an image repository.
 pub trait Remote: Send + Sync {
-    /// Starts an upload for image `name` from `origin` (who captures); returns the upload id.
-    fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> impl Future<Output = Result<String>> + Send;
+    /// Starts an upload for image `name` from `origin` (who captures), a new
+    /// image going into `entity` (a path; default the caller's); returns the upload id.
+    fn begin_upload(&self, name: &str, replace: bool, origin: &str, entity: Option<&str>) -> impl Future<Output = Result<String>> + Send;
     /// The subset of `ids` the repository lacks.
     fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> impl Future<Output = Result<Vec<ChunkId>>> + Send;
     /// Uploads one compressed chunk; idempotent.
@@ -69,8 +70,8 @@ macro_rules! delegate {
 }
 
 impl Remote for AnyRemote {
-    async fn begin_upload(&self, name: &str, replace: bool, origin: &str) -> Result<String> {
-        delegate!(self, r => r.begin_upload(name, replace, origin).await)
+    async fn begin_upload(&self, name: &str, replace: bool, origin: &str, entity: Option<&str>) -> Result<String> {
+        delegate!(self, r => Remote::begin_upload(r, name, replace, origin, entity).await)
     }
     async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
         delegate!(self, r => Remote::missing(r, upload, ids).await)
