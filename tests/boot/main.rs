@@ -69,7 +69,16 @@ impl Served {
     /// Starts `[wrapper…] parc serve --listen 198.18.0.2:7420 --data-dir TMP ARGS…`
     /// in `ns` and waits for its first line.
     pub fn start(ns: &str, wrapper: &[&str], args: &[&str]) -> Served {
+        Self::start_owned(ns, wrapper, args, None)
+    }
+
+    /// As [`Served::start`], the data directory first given to `owner`
+    /// (uid, gid), for a server that runs as that user.
+    pub fn start_owned(ns: &str, wrapper: &[&str], args: &[&str], owner: Option<(u32, u32)>) -> Served {
         let data = tempfile::tempdir().expect("tempdir");
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("chown the data directory");
+        }
         let mut cmd = match wrapper.split_first() {
             Some((prog, rest)) => {
                 let mut c = ns_command(ns, prog);
