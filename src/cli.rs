@@ -145,6 +145,10 @@ pub enum UserCommand {
         /// Read the password from stdin (one line).
         #[arg(long)]
         password_stdin: bool,
+        /// Set it in this data directory directly, without a server: the
+        /// way back in when no administrator can sign in (audited).
+        #[arg(long, value_name = "DIR", conflicts_with = "server")]
+        store: Option<PathBuf>,
         #[command(flatten)]
         at: ServerArg,
     },

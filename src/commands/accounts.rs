@@ -133,9 +133,31 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             let u = api(&cfg, &at)?.remove_user(&name).await?;
             println!("user {} removed, with their tokens", u.name);
         }
-        UserCommand::Passwd { name, password_stdin, at } => {
+        UserCommand::Passwd { name, password_stdin, store, at } => {
             let pw = password(password_stdin, &format!("New password for {name}: "))?;
-            api(&cfg, &at)?.set_password(&name, &pw).await?;
+            match store {
+                Some(dir) => {
+                    let d = crate::data::open(&dir, crate::data::Mode::Existing).await?;
+                    let done = d.access.set_password(&name, &pw).await;
+                    // Whoever can open the data directory may do this; the log says who did.
+                    let actor = format!("local:{}", std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into()));
+                    let entry = parc_access::NewEntry {
+                        actor,
+                        auth: "store".into(),
+                        source: machine(),
+                        action: "parc user passwd --store".into(),
+                        permission: Some("user.admin".into()),
+                        entity: Some("/".into()),
+                        object: format!("user {name}"),
+                        outcome: if done.is_ok() { parc_access::Outcome::Ok } else { parc_access::Outcome::Failed },
+                        status: if done.is_ok() { 200 } else { 400 },
+                        detail: done.as_ref().err().map(|e| e.to_string()),
+                    };
+                    d.audit.append(&entry).await?;
+                    done?;
+                }
+                None => api(&cfg, &at)?.set_password(&name, &pw).await?,
+            }
             println!("password of {name} set");
         }
         UserCommand::Grant { name, grant, at } => {

@@ -84,6 +84,16 @@ fn accounts_roles_tokens_and_the_audit_log() {
     let listed = tech.ok(&["token", "list"], None);
     assert!(listed.contains("nightly") && listed.contains("revoked") && !listed.contains(secret), "{listed}");
 
+    // Locked out? Whoever can open the data directory sets a password (audited).
+    let reset = Command::new(parc_bin()).args(["user", "passwd", "admin", "--password-stdin", "--store", s(&data)]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut reset = reset;
+    reset.stdin.take().unwrap().write_all(b"recovered-pass\n").unwrap();
+    assert!(reset.wait_with_output().unwrap().status.success());
+    let back = As { home: &dir.path().join("recovered"), url };
+    back.ok(&["login", "--user", "admin", "--password-stdin"], Some("recovered-pass\n"));
+    let recovery = audit_rows(&admin).into_iter().find(|e| e["auth"] == "store").expect("the reset is in the log");
+    assert_eq!((recovery["object"].as_str(), recovery["outcome"].as_str()), (Some("user admin"), Some("ok")));
+
     // The last administrator stays.
     admin.refused(&["user", "rm", "admin"], "last administrator");
     admin.refused(&["user", "revoke", "admin", "admin"], "last administrator");
