@@ -147,6 +147,12 @@ fn accounts_roles_tokens_and_the_audit_log() {
     let add = &rows[0];
     assert_eq!((add["auth"].as_str(), add["source"].as_str(), add["permission"].as_str(), add["status"].as_u64()), (Some("token"), Some("127.0.0.1"), Some("host.edit"), Some(201)));
     assert!(add["detail"].as_str().unwrap().contains("pc-1"), "the request's values: {add}");
+    // A change records the object before and after it.
+    let edit: serde_json::Value = serde_json::from_str(rows[5]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!((&edit["before"]["hostname"], &edit["before"]["groups"], &edit["after"]["groups"]), (&serde_json::json!("pc-1"), &serde_json::json!([]), &serde_json::json!(["lab"])), "{edit}");
+    assert_eq!(edit["request"]["groups"], serde_json::json!(["lab"]));
+    let removed: serde_json::Value = serde_json::from_str(rows[8]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(removed["before"]["hostname"], "pc-5", "{removed}");
     let denied = &rows[9];
     assert_eq!((denied["object"].as_str(), denied["status"].as_u64()), (Some("/api/v1/hosts/pc-4"), Some(403)));
     let passwd = rows.iter().find(|e| e["action"] == "PUT /api/v1/users/{name}/password").unwrap();

@@ -12,7 +12,7 @@ use axum::{Extension, Json, Router};
 use parc_access::{AuditEntry, AuditFilter, Entity, NewEntry, Outcome, Permission, Role, TokenInfo, User};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::{with_before, Principal};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -183,6 +183,7 @@ async fn user(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<
 }
 
 async fn remove_user(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<User>> {
+    // The answer is the removed user: the audit row's "after" is its "before".
     Ok(Json(s.access.remove_user(&name).await?))
 }
 
@@ -202,14 +203,16 @@ async fn set_password(State(s): State<AppState>, Extension(p): Extension<Princip
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn grant(State(s): State<AppState>, Path(name): Path<String>, Json(g): Json<parc_access::Grant>) -> ApiResult<Json<User>> {
+async fn grant(State(s): State<AppState>, Path(name): Path<String>, Json(g): Json<parc_access::Grant>) -> ApiResult<axum::response::Response> {
+    let before = s.access.user(&name).await?;
     s.access.grant(&name, &g.role, &g.entity).await?;
-    Ok(Json(s.access.user(&name).await?))
+    Ok(with_before(Json(s.access.user(&name).await?), &before))
 }
 
-async fn revoke_grant(State(s): State<AppState>, Path(name): Path<String>, Json(g): Json<parc_access::Grant>) -> ApiResult<Json<User>> {
+async fn revoke_grant(State(s): State<AppState>, Path(name): Path<String>, Json(g): Json<parc_access::Grant>) -> ApiResult<axum::response::Response> {
+    let before = s.access.user(&name).await?;
     s.access.revoke_grant(&name, &g.role, &g.entity).await?;
-    Ok(Json(s.access.user(&name).await?))
+    Ok(with_before(Json(s.access.user(&name).await?), &before))
 }
 
 async fn roles(State(s): State<AppState>) -> ApiResult<Json<Vec<Role>>> {

@@ -105,6 +105,21 @@ pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.method == method.as_str() && r.path == path)
 }
 
+/// The state of what a mutating request changes, as it was before: a
+/// handler puts it in its response's extensions and the audit row keeps it
+/// beside the request's values and the answer.
+#[derive(Debug, Clone)]
+pub struct Before(pub serde_json::Value);
+
+/// `resp` carrying `before` for the audit log.
+pub fn with_before(resp: impl IntoResponse, before: &impl serde::Serialize) -> Response {
+    let mut r = resp.into_response();
+    if let Ok(v) = serde_json::to_value(before) {
+        r.extensions_mut().insert(Before(v));
+    }
+    r
+}
+
 /// Where the caller holds the route's permission (set by [`guard`] on
 /// permission routes): handlers show and change only objects inside.
 #[derive(Debug, Clone)]
@@ -281,14 +296,43 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         req.extensions_mut().insert(scope);
     }
     let resp = next.run(req).await;
-    if audited {
-        let status = resp.status();
-        let outcome = if status.is_success() { Outcome::Ok } else { Outcome::Failed };
-        if let Err(e) = s.audit.append(&entry(&principal, outcome, status, detail)).await {
-            tracing::error!(error = %e, "writing the audit log");
-        }
+    if !audited {
+        return resp;
+    }
+    let status = resp.status();
+    let outcome = if status.is_success() { Outcome::Ok } else { Outcome::Failed };
+    let before = resp.extensions().get::<Before>().map(|b| b.0.clone());
+    let (resp, after) = answer_detail(resp).await;
+    let detail = if before.is_none() && after.is_none() {
+        detail
+    } else {
+        let request = detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
+        let all = serde_json::json!({ "request": request, "before": before, "after": after });
+        Some(parc_access::audit::redact(all).to_string())
+    };
+    if let Err(e) = s.audit.append(&entry(&principal, outcome, status, detail)).await {
+        tracing::error!(error = %e, "writing the audit log");
     }
     resp
+}
+
+/// The answer with its body read back in, and the body as JSON (small JSON
+/// answers of known length only: a stream is never held back).
+async fn answer_detail(resp: Response) -> (Response, Option<serde_json::Value>) {
+    use axum::body::HttpBody;
+    let is_json = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let small = resp.body().size_hint().exact().is_some_and(|n| n as usize <= MAX_AUDITED_BODY);
+    if !(is_json && small) {
+        return (resp, None);
+    }
+    let (parts, body) = resp.into_parts();
+    match to_bytes(body, MAX_AUDITED_BODY).await {
+        Ok(bytes) => {
+            let v = serde_json::from_slice(&bytes).ok();
+            (Response::from_parts(parts, Body::from(bytes)), v)
+        }
+        Err(_) => (Response::from_parts(parts, Body::empty()), None),
+    }
 }
 
 /// The request with its body read back in, and the body as JSON with

@@ -9,12 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use parc_inventory::registry::ImportReport;
-use parc_deploy::api::HostRemoved;
 use parc_inventory::{Host, HostDetail, HostEdit, HostSpec, Mac};
 use parc_pxe::wol::{WakeReport, WakeRequest};
 use serde::Deserialize;
 
-use crate::auth::{Principal, RouteScope};
+use crate::auth::{with_before, Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::Extension;
@@ -103,9 +102,9 @@ async fn edit(
     Extension(p): Extension<Principal>,
     Path(key): Path<String>,
     Json(e): Json<HostEdit>,
-) -> ApiResult<Json<Host>> {
-    host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
-    Ok(Json(s.inventory.edit(&key, e).await?))
+) -> ApiResult<axum::response::Response> {
+    let before = host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
+    Ok(with_before(Json(s.inventory.edit(&key, e).await?), &before))
 }
 
 #[derive(Deserialize)]
@@ -120,9 +119,9 @@ async fn remove(
     Extension(p): Extension<Principal>,
     Path(key): Path<String>,
     Query(q): Query<RemoveQuery>,
-) -> ApiResult<Json<HostRemoved>> {
-    host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
-    Ok(Json(parc_deploy::orders::remove_host(&s.tasks, &s.inventory, &key, q.cancel_tasks).await?))
+) -> ApiResult<axum::response::Response> {
+    let before = host_for(&s, &p, &scope, Permission::HostEdit, &key).await?;
+    Ok(with_before(Json(parc_deploy::orders::remove_host(&s.tasks, &s.inventory, &key, q.cancel_tasks).await?), &before))
 }
 
 async fn import(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<EntityQuery>, body: Bytes) -> ApiResult<Json<ImportReport>> {

@@ -11,7 +11,7 @@ use parc_imaging::codec::MAX_CHUNK_LEN;
 use parc_imaging::{ChunkId, ImageRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{check, scope_of, Principal, RouteScope};
+use crate::auth::{check, scope_of, with_before, Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::Extension;
@@ -77,9 +77,9 @@ async fn delete(
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
-) -> ApiResult<Json<parc_deploy::api::ImageDeleted>> {
-    image_for(&s, &p, &scope, Permission::ImageDelete, &name).await?;
-    Ok(Json(parc_deploy::orders::delete_image(&s.tasks, &s.inventory, s.repo.catalog(), &name, q.force).await?))
+) -> ApiResult<axum::response::Response> {
+    let before = image_for(&s, &p, &scope, Permission::ImageDelete, &name).await?;
+    Ok(with_before(Json(parc_deploy::orders::delete_image(&s.tasks, &s.inventory, s.repo.catalog(), &name, q.force).await?), &before))
 }
 
 async fn manifest(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {

@@ -10,7 +10,7 @@ use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, TaskDetail, TaskSummar
 use parc_deploy::{orders, Progress, Task};
 use serde::Deserialize;
 
-use crate::auth::{check, scope_of, Principal, RouteScope};
+use crate::auth::{check, scope_of, with_before, Principal, RouteScope};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::Extension;
@@ -73,11 +73,12 @@ async fn host_entities(s: &AppState) -> ApiResult<std::collections::HashMap<i64,
 
 /// The task `id` if the caller may do the route's action on it (404 when
 /// they may not even see it).
-async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<()> {
+async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<Task> {
     let t = s.tasks.get(id).await?;
     let entity = host_entities(s).await?.get(&t.host_id).copied().unwrap_or(parc_access::ROOT_ENTITY);
     let readable = scope_of(s, p, Permission::TaskRead).await?;
-    check(entity, scope, &readable, || parc_deploy::Error::NotFound(id).into(), perm, &p.actor())
+    check(entity, scope, &readable, || parc_deploy::Error::NotFound(id).into(), perm, &p.actor())?;
+    Ok(t)
 }
 
 #[derive(Deserialize)]
@@ -105,9 +106,9 @@ async fn show(State(s): State<AppState>, Extension(RouteScope(scope)): Extension
     Ok(Json(orders::detail(&s.tasks, &s.inventory, id).await?))
 }
 
-async fn cancel(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Task>> {
-    task_for(&s, &p, &scope, Permission::TaskCancel, id).await?;
-    Ok(Json(orders::cancel(&s.tasks, &s.inventory, id).await?))
+async fn cancel(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<axum::response::Response> {
+    let before = task_for(&s, &p, &scope, Permission::TaskCancel, id).await?;
+    Ok(with_before(Json(orders::cancel(&s.tasks, &s.inventory, id).await?), &before))
 }
 
 /// The task behind the request's bearer token.
