@@ -77,6 +77,15 @@ pub enum Command {
     Audit(AuditCommand),
 }
 
+/// Where to list from, and how.
+#[derive(Args, Debug)]
+pub struct Listing {
+    #[command(flatten)]
+    pub at: ServerArg,
+    #[command(flatten)]
+    pub out: Output,
+}
+
 #[derive(Args, Debug)]
 pub struct LoginArgs {
     /// User name (asked when absent).
@@ -127,12 +136,7 @@ pub enum UserCommand {
         out: Output,
     },
     /// List users and their roles.
-    List {
-        #[command(flatten)]
-        at: ServerArg,
-        #[command(flatten)]
-        out: Output,
-    },
+    List(Listing),
     /// Remove a user and their tokens (never the last administrator).
     Rm {
         name: String,
@@ -173,12 +177,7 @@ pub enum UserCommand {
 #[derive(Subcommand, Debug)]
 pub enum RoleCommand {
     /// List roles and their permissions.
-    List {
-        #[command(flatten)]
-        at: ServerArg,
-        #[command(flatten)]
-        out: Output,
-    },
+    List(Listing),
     /// Make a role from permissions (e.g. image.read,task.create).
     Add {
         name: String,
@@ -192,12 +191,7 @@ pub enum RoleCommand {
 #[derive(Subcommand, Debug)]
 pub enum EntityCommand {
     /// List entities.
-    List {
-        #[command(flatten)]
-        at: ServerArg,
-        #[command(flatten)]
-        out: Output,
-    },
+    List(Listing),
     /// Make an entity under an existing one, e.g. "/Ministry/Site A".
     Add {
         path: String,
@@ -221,12 +215,7 @@ pub enum TokenCommand {
         out: Output,
     },
     /// List your tokens (never their secrets).
-    List {
-        #[command(flatten)]
-        at: ServerArg,
-        #[command(flatten)]
-        out: Output,
-    },
+    List(Listing),
     /// Revoke a token: refused from the next request on.
     Revoke {
         id: i64,

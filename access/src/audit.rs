@@ -35,16 +35,24 @@ impl Outcome {
     }
 }
 
-/// One audit row.
+/// One audit row: what happened, numbered and timed by the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Increasing id: the order things happened in.
     pub id: i64,
     /// Unix time.
     pub at: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub entry: NewEntry,
+}
+
+/// What happened, before the log numbers and times it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEntry {
     /// Who: a user name, `agent:task N`, or `anonymous`.
     pub actor: String,
-    /// How they proved it: password, token, agent, none.
+    /// How they proved it: password, token, agent, store, none.
     pub auth: String,
     /// The client's address.
     pub source: String,
@@ -60,32 +68,8 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// The HTTP status answered.
     pub status: u16,
-    /// The request's values (secrets redacted) and, on failure, the error.
-    pub detail: Option<String>,
-}
-
-/// An entry before it is stored (the id and time are given by the log).
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    /// See [`AuditEntry`].
-    pub actor: String,
-    /// See [`AuditEntry`].
-    pub auth: String,
-    /// See [`AuditEntry`].
-    pub source: String,
-    /// See [`AuditEntry`].
-    pub action: String,
-    /// See [`AuditEntry`].
-    pub permission: Option<String>,
-    /// See [`AuditEntry`].
-    pub entity: Option<String>,
-    /// See [`AuditEntry`].
-    pub object: String,
-    /// See [`AuditEntry`].
-    pub outcome: Outcome,
-    /// See [`AuditEntry`].
-    pub status: u16,
-    /// See [`AuditEntry`].
+    /// The request's values, the object before and after (secrets
+    /// redacted) and, on failure, the error.
     pub detail: Option<String>,
 }
 
@@ -179,16 +163,18 @@ impl AuditLog {
                 Ok(AuditEntry {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    auth: r.try_get("auth")?,
-                    source: r.try_get("source")?,
-                    action: r.try_get("action")?,
-                    permission: r.try_get("permission")?,
-                    entity: r.try_get("entity")?,
-                    object: r.try_get("object")?,
-                    outcome: Outcome::parse(&r.try_get::<String, _>("outcome")?),
-                    status: r.try_get::<i64, _>("status")? as u16,
-                    detail: r.try_get("detail")?,
+                    entry: NewEntry {
+                        actor: r.try_get("actor")?,
+                        auth: r.try_get("auth")?,
+                        source: r.try_get("source")?,
+                        action: r.try_get("action")?,
+                        permission: r.try_get("permission")?,
+                        entity: r.try_get("entity")?,
+                        object: r.try_get("object")?,
+                        outcome: Outcome::parse(&r.try_get::<String, _>("outcome")?),
+                        status: r.try_get::<i64, _>("status")? as u16,
+                        detail: r.try_get("detail")?,
+                    },
                 })
             })
             .collect()
@@ -200,10 +186,10 @@ pub fn to_csv(entries: &[AuditEntry]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["id", "at", "actor", "auth", "source", "action", "permission", "entity", "object", "outcome", "status", "detail"])
         .expect("writing to memory");
-    for e in entries {
+    for AuditEntry { id, at, entry: e } in entries {
         w.write_record([
-            e.id.to_string(),
-            e.at.to_string(),
+            id.to_string(),
+            at.to_string(),
             e.actor.clone(),
             e.auth.clone(),
             e.source.clone(),
@@ -230,16 +216,18 @@ pub fn from_csv(text: &str) -> std::result::Result<Vec<AuditEntry>, csv::Error> 
         out.push(AuditEntry {
             id: rec[0].parse().unwrap_or_default(),
             at: rec[1].parse().unwrap_or_default(),
-            actor: rec[2].to_string(),
-            auth: rec[3].to_string(),
-            source: rec[4].to_string(),
-            action: rec[5].to_string(),
-            permission: opt(6),
-            entity: opt(7),
-            object: rec[8].to_string(),
-            outcome: Outcome::parse(&rec[9]),
-            status: rec[10].parse().unwrap_or_default(),
-            detail: opt(11),
+            entry: NewEntry {
+                actor: rec[2].to_string(),
+                auth: rec[3].to_string(),
+                source: rec[4].to_string(),
+                action: rec[5].to_string(),
+                permission: opt(6),
+                entity: opt(7),
+                object: rec[8].to_string(),
+                outcome: Outcome::parse(&rec[9]),
+                status: rec[10].parse().unwrap_or_default(),
+                detail: opt(11),
+            },
         });
     }
     Ok(out)
@@ -277,7 +265,7 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(from_csv(&to_csv(&all)).unwrap(), all);
         let bob = log.list(&AuditFilter { actor: Some("bob".into()), ..Default::default() }).await.unwrap();
-        assert_eq!((bob.len(), bob[0].outcome), (1, Outcome::Denied));
+        assert_eq!((bob.len(), bob[0].entry.outcome), (1, Outcome::Denied));
     }
 
     #[test]

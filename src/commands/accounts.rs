@@ -5,11 +5,12 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use parc_access::AuditEntry;
 use parc_client::Client;
 
 use super::host::when;
 use super::print_json;
-use crate::cli::{AuditCommand, EntityCommand, LoginArgs, RoleCommand, ServerArg, TokenCommand, UserCommand};
+use crate::cli::{AuditCommand, EntityCommand, Listing, LoginArgs, RoleCommand, ServerArg, TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::credentials;
 
@@ -118,7 +119,7 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 println!("user {} added (id {}; roles: {})", u.name, u.id, grants_line(&u));
             }
         }
-        UserCommand::List { at, out } => {
+        UserCommand::List(Listing { at, out }) => {
             let users = api(&cfg, &at)?.users().await?;
             if out.json {
                 print_json(&users);
@@ -179,7 +180,7 @@ fn grants_line(u: &parc_access::User) -> String {
 /// `parc role …`.
 pub async fn role(cfg: Config, cmd: RoleCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        RoleCommand::List { at, out } => {
+        RoleCommand::List(Listing { at, out }) => {
             let roles = api(&cfg, &at)?.roles().await?;
             if out.json {
                 print_json(&roles);
@@ -200,7 +201,7 @@ pub async fn role(cfg: Config, cmd: RoleCommand) -> anyhow::Result<ExitCode> {
 /// `parc entity …`.
 pub async fn entity(cfg: Config, cmd: EntityCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        EntityCommand::List { at, out } => {
+        EntityCommand::List(Listing { at, out }) => {
             let all = api(&cfg, &at)?.entities().await?;
             if out.json {
                 print_json(&all);
@@ -231,7 +232,7 @@ pub async fn token(cfg: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("token {} ({:?}) made{}; the secret above is shown only now (PARC_TOKEN=… for scripts)", t.info.id, t.info.name, t.info.expires_at.map(|e| format!(", expires {}", when(Some(e)))).unwrap_or_default());
             }
         }
-        TokenCommand::List { at, out } => {
+        TokenCommand::List(Listing { at, out }) => {
             let all = api(&cfg, &at)?.tokens().await?;
             if out.json {
                 print_json(&all);
@@ -269,11 +270,11 @@ pub async fn audit(cfg: Config, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             } else if out.json {
                 print_json(&rows);
             } else {
-                for e in &rows {
+                for AuditEntry { id, at, entry: e } in &rows {
                     println!(
                         "{:>6}  {}  {:<16} {:<8} {:<15} {:<7} {:>3}  {}{}",
-                        e.id,
-                        when(Some(e.at)),
+                        id,
+                        when(Some(*at)),
                         e.actor,
                         e.auth,
                         e.source,

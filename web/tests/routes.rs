@@ -111,13 +111,13 @@ async fn every_route_declares_what_it_needs_and_enforces_it() {
 
     // Every refusal above is in the audit log, with who, what and why.
     let log = f.state.audit.list(&parc_access::AuditFilter { limit: Some(100_000), ..Default::default() }).await.unwrap();
-    let denied = log.iter().filter(|e| e.outcome == parc_access::Outcome::Denied).count();
+    let denied = log.iter().filter(|e| e.entry.outcome == parc_access::Outcome::Denied).count();
     let expected = RULES.iter().filter(|r| matches!(r.need, Need::Perm(_))).count() * 3
         + RULES.iter().filter(|r| r.need == Need::User).count() * 2
         + 2;
     assert_eq!(denied, expected, "one audit row per denial");
-    let viewer_denial = log.iter().rev().find(|e| e.actor == "viewer").unwrap();
-    assert_eq!((viewer_denial.permission.as_deref(), viewer_denial.status, viewer_denial.source.as_str()), (Some("task.create"), 403, "127.0.0.1"));
+    let viewer_denial = log.iter().rev().find(|e| e.entry.actor == "viewer").unwrap();
+    assert_eq!((viewer_denial.entry.permission.as_deref(), viewer_denial.entry.status, viewer_denial.entry.source.as_str()), (Some("task.create"), 403, "127.0.0.1"));
 }
 
 #[tokio::test]
