@@ -124,9 +124,9 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             if out.json {
                 print_json(&users);
             } else {
-                println!("{:>4}  {:<24} {:<9} {:<25}  ROLES", "ID", "NAME", "PASSWORD", "CREATED");
+                println!("{:>4}  {:<24} {:<9} {:<26}  ROLES", "ID", "NAME", "PASSWORD", "CREATED");
                 for u in &users {
-                    println!("{:>4}  {:<24} {:<9} {:<25}  {}", u.id, u.name, if u.has_password { "set" } else { "-" }, when(Some(u.created_at)), grants(u));
+                    println!("{:>4}  {:<24} {:<9} {:<26}  {}", u.id, u.name, if u.has_password { "set" } else { "-" }, when(Some(u.created_at)), grants(u));
                 }
             }
         }
@@ -237,7 +237,7 @@ pub async fn token(cfg: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             if out.json {
                 print_json(&all);
             } else {
-                println!("{:>4}  {:<32} {:<25}  {:<25}  {:<25}  STATE", "ID", "NAME", "CREATED", "EXPIRES", "LAST USED");
+                println!("{:>4}  {:<32} {:<26}  {:<26}  {:<26}  STATE", "ID", "NAME", "CREATED", "EXPIRES", "LAST USED");
                 let now = parc_db::unix_now();
                 for t in &all {
                     let state = if t.revoked_at.is_some() {
@@ -247,7 +247,7 @@ pub async fn token(cfg: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                     } else {
                         "valid"
                     };
-                    println!("{:>4}  {:<32} {:<25}  {:<25}  {:<25}  {state}", t.id, t.name, when(Some(t.created_at)), when(t.expires_at), when(t.last_used));
+                    println!("{:>4}  {:<32} {:<26}  {:<26}  {:<26}  {state}", t.id, t.name, when(Some(t.created_at)), when(t.expires_at), when(t.last_used));
                 }
             }
         }
@@ -270,9 +270,10 @@ pub async fn audit(cfg: Config, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             } else if out.json {
                 print_json(&rows);
             } else {
+                println!("{:>6}  {:<26}  {:<16} {:<8} {:<15} {:<7} {:>3}  OBJECT [PERMISSION]", "ID", "TIME", "ACTOR", "AUTH", "SOURCE", "OUTCOME", "ST");
                 for AuditEntry { id, at, entry: e } in &rows {
                     println!(
-                        "{:>6}  {}  {:<16} {:<8} {:<15} {:<7} {:>3}  {}{}",
+                        "{:>6}  {:<26}  {:<16} {:<8} {:<15} {:<7} {:>3}  {}{}",
                         id,
                         when(Some(*at)),
                         e.actor,

@@ -72,11 +72,11 @@ pub async fn run(cfg: Config, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                 None if open.is_empty() => println!("no uploads in flight"),
                 None => {
                     let now = parc_imaging::catalog::unix_now();
-                    println!("{:<32}  {:<24} {:<9} {:<25}  {:<25}  ORIGIN", "ID", "IMAGE", "STATE", "STARTED", "LAST ACTIVE");
+                    println!("{:<32}  {:<24} {:<9} {:<26}  {:<26}  ORIGIN", "ID", "IMAGE", "STATE", "STARTED", "LAST ACTIVE");
                     for u in &open {
                         let state = if u.is_stale(now) { "stale" } else { "active" };
                         println!(
-                            "{:<32}  {:<24} {:<9} {:<25}  {:<25}  {}",
+                            "{:<32}  {:<24} {:<9} {:<26}  {:<26}  {}",
                             u.id,
                             u.name,
                             state,

@@ -191,11 +191,11 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             } else if tasks.is_empty() {
                 println!("no tasks{}", if all { "" } else { " unfinished (--all shows finished ones)" });
             } else {
-                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} PROGRESS", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "NOT BEFORE", "WINDOW");
+                println!("{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<26} {:<11} PROGRESS", "ID", "KIND", "HOST", "IMAGE", "STATE", "TRIES", "NOT BEFORE", "WINDOW");
                 for s in &tasks {
                     let t = &s.task;
                     println!(
-                        "{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<25} {:<11} {}",
+                        "{:>5}  {:<8} {:<20} {:<20} {:<10} {:<8} {:<26} {:<11} {}",
                         t.id,
                         t.kind.as_str(),
                         s.host,
