@@ -385,39 +385,26 @@ impl Access {
 
     /// Whether `user` holds `perm` on `entity` (through a grant there or above).
     pub async fn allowed(&self, user_id: i64, perm: Permission, entity: i64) -> Result<bool> {
-        let lists: Vec<String> = sqlx::query_scalar(
-            "WITH RECURSIVE up(id) AS (SELECT ? UNION SELECT e.parent_id FROM entities e JOIN up ON e.id = up.id WHERE e.parent_id IS NOT NULL)
-             SELECT r.permissions FROM grants g JOIN roles r ON r.id = g.role_id WHERE g.user_id = ? AND g.entity_id IN (SELECT id FROM up)",
-        )
-        .bind(entity)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(lists.iter().any(|l| l.split_whitespace().any(|p| p == perm.as_str())))
+        Ok(self.scope(user_id, perm).await?.contains(entity))
     }
 
     /// Where `user` holds `perm`: the entities granted with it and all below.
     pub async fn scope(&self, user_id: i64, perm: Permission) -> Result<Scope> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "WITH RECURSIVE down(id) AS (
-                 SELECT g.entity_id FROM grants g JOIN roles r ON r.id = g.role_id
+        // One walk down from the grants; `top` marks the entities granted
+        // themselves (a grant inside another grant's subtree stays a top).
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "WITH RECURSIVE down(id, top) AS (
+                 SELECT g.entity_id, 1 FROM grants g JOIN roles r ON r.id = g.role_id
                  WHERE g.user_id = ? AND instr(' ' || r.permissions || ' ', ' ' || ? || ' ') > 0
-                 UNION SELECT e.id FROM entities e JOIN down ON e.parent_id = down.id)
-             SELECT id FROM down",
+                 UNION SELECT e.id, 0 FROM entities e JOIN down ON e.parent_id = down.id)
+             SELECT id, max(top) FROM down GROUP BY id ORDER BY id",
         )
         .bind(user_id)
         .bind(perm.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let tops: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT g.entity_id FROM grants g JOIN roles r ON r.id = g.role_id
-             WHERE g.user_id = ? AND instr(' ' || r.permissions || ' ', ' ' || ? || ' ') > 0 ORDER BY g.entity_id",
-        )
-        .bind(user_id)
-        .bind(perm.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Scope { all: false, ids: ids.into_iter().collect(), tops })
+        let tops = rows.iter().filter(|r| r.1).map(|r| r.0).collect();
+        Ok(Scope { all: false, ids: rows.into_iter().map(|r| r.0).collect(), tops })
     }
 
     // --- entities ---

@@ -111,12 +111,12 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UserCommand::Add { name, roles, no_password, password_stdin, at, out } => {
             let pw = if no_password { None } else { Some(password(password_stdin, &format!("Password for the new user {name}: "))?) };
-            let grants: Vec<_> = roles.into_iter().map(|g| g.0).collect();
-            let u = api(&cfg, &at)?.add_user(&name, pw.as_deref(), &grants).await?;
+            let wanted: Vec<_> = roles.into_iter().map(|g| g.0).collect();
+            let u = api(&cfg, &at)?.add_user(&name, pw.as_deref(), &wanted).await?;
             if out.json {
                 print_json(&u);
             } else {
-                println!("user {} added (id {}; roles: {})", u.name, u.id, grants_line(&u));
+                println!("user {} added (id {}; roles: {})", u.name, u.id, grants(&u));
             }
         }
         UserCommand::List(Listing { at, out }) => {
@@ -171,10 +171,6 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn grants_line(u: &parc_access::User) -> String {
-    grants(u)
 }
 
 /// `parc role …`.

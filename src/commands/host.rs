@@ -29,38 +29,40 @@ pub(crate) fn server(cfg: &Config, server: Option<&str>) -> anyhow::Result<Clien
     })
 }
 
-/// Where `host …` works: a server, or a data directory (`--store`).
-enum Registry {
+/// Where `host …` and `task …` work: a server, or a data directory
+/// (`--store`; a server running on it picks task changes up at its next
+/// tick). Each command's module adds the calls it makes.
+pub(crate) enum Place {
     Server(Client),
     Local(Box<Data>),
 }
 
-impl Registry {
-    async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
+impl Place {
+    pub(crate) async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
         Ok(match &at.store {
-            Some(dir) => Registry::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
-            None => Registry::Server(server(cfg, at.server.as_deref())?),
+            Some(dir) => Place::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
+            None => Place::Server(server(cfg, at.server.as_deref())?),
         })
     }
 
-    async fn list(&self, group: Option<&str>) -> anyhow::Result<Vec<Host>> {
+    pub(crate) async fn list(&self, group: Option<&str>) -> anyhow::Result<Vec<Host>> {
         Ok(match self {
-            Registry::Server(c) => c.hosts(group).await?,
-            Registry::Local(d) => d.inventory.list(group).await?,
+            Place::Server(c) => c.hosts(group).await?,
+            Place::Local(d) => d.inventory.list(group).await?,
         })
     }
 
     async fn detail(&self, key: &str) -> anyhow::Result<parc_inventory::HostDetail> {
         Ok(match self {
-            Registry::Server(c) => c.host(key).await?,
-            Registry::Local(d) => d.inventory.detail(key).await?,
+            Place::Server(c) => c.host(key).await?,
+            Place::Local(d) => d.inventory.detail(key).await?,
         })
     }
 
     async fn add(&self, mut spec: HostSpec, entity: Option<&str>) -> anyhow::Result<Host> {
         Ok(match self {
-            Registry::Server(c) => c.add_host(&spec, entity).await?,
-            Registry::Local(d) => {
+            Place::Server(c) => c.add_host(&spec, entity).await?,
+            Place::Local(d) => {
                 spec.entity_id = Some(local_entity(d, entity).await?);
                 d.inventory.add(spec).await?
             }
@@ -69,22 +71,22 @@ impl Registry {
 
     async fn edit(&self, key: &str, edit: HostEdit) -> anyhow::Result<Host> {
         Ok(match self {
-            Registry::Server(c) => c.edit_host(key, &edit).await?,
-            Registry::Local(d) => d.inventory.edit(key, edit).await?,
+            Place::Server(c) => c.edit_host(key, &edit).await?,
+            Place::Local(d) => d.inventory.edit(key, edit).await?,
         })
     }
 
     async fn remove(&self, key: &str, cancel_tasks: bool) -> anyhow::Result<parc_deploy::api::HostRemoved> {
         Ok(match self {
-            Registry::Server(c) => c.remove_host(key, cancel_tasks).await?,
-            Registry::Local(d) => parc_deploy::orders::remove_host(&d.tasks, &d.inventory, key, cancel_tasks).await?,
+            Place::Server(c) => c.remove_host(key, cancel_tasks).await?,
+            Place::Local(d) => parc_deploy::orders::remove_host(&d.tasks, &d.inventory, key, cancel_tasks).await?,
         })
     }
 
     async fn import(&self, csv: &[u8], entity: Option<&str>) -> anyhow::Result<parc_inventory::registry::ImportReport> {
         Ok(match self {
-            Registry::Server(c) => c.import_hosts(csv, entity).await?,
-            Registry::Local(d) => d.inventory.import_csv_into(csv, Some(local_entity(d, entity).await?), &|_| true).await?,
+            Place::Server(c) => c.import_hosts(csv, entity).await?,
+            Place::Local(d) => d.inventory.import_csv_into(csv, Some(local_entity(d, entity).await?), &|_| true).await?,
         })
     }
 }
@@ -125,7 +127,7 @@ fn print_host(h: &Host) {
 pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         HostCommand::List { group, at, out } => {
-            let hosts = Registry::open(&cfg, &at).await?.list(group.as_deref()).await?;
+            let hosts = Place::open(&cfg, &at).await?.list(group.as_deref()).await?;
             if out.json {
                 print_json(&hosts);
             } else if hosts.is_empty() {
@@ -146,7 +148,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Show { host, at, out } => {
-            let d = Registry::open(&cfg, &at).await?.detail(&host).await?;
+            let d = Place::open(&cfg, &at).await?.detail(&host).await?;
             if out.json {
                 print_json(&d);
             } else {
@@ -175,7 +177,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                 bail!("a host needs at least one --mac");
             }
             let spec = HostSpec { hostname, macs: macs(&m)?, uuid, ip, groups, secureon: secureon(&pw)?, entity_id: None };
-            let h = Registry::open(&cfg, &at).await?.add(spec, entity.as_deref()).await?;
+            let h = Place::open(&cfg, &at).await?.add(spec, entity.as_deref()).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -197,7 +199,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             if edit == HostEdit::default() {
                 bail!("nothing to change (see `parc host edit --help`)");
             }
-            let h = Registry::open(&cfg, &at).await?.edit(&host, edit).await?;
+            let h = Place::open(&cfg, &at).await?.edit(&host, edit).await?;
             if out.json {
                 print_json(&h);
             } else {
@@ -205,7 +207,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             }
         }
         HostCommand::Rm { host, cancel_tasks, at, out } => {
-            let r = Registry::open(&cfg, &at).await?.remove(&host, cancel_tasks).await?;
+            let r = Place::open(&cfg, &at).await?.remove(&host, cancel_tasks).await?;
             if out.json {
                 print_json(&r);
                 return Ok(ExitCode::SUCCESS);
@@ -222,7 +224,7 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
             } else {
                 csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            let r = Registry::open(&cfg, &at).await?.import(&csv, entity.as_deref()).await?;
+            let r = Place::open(&cfg, &at).await?.import(&csv, entity.as_deref()).await?;
             if out.json {
                 print_json(&r);
             } else {

@@ -3,69 +3,48 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use parc_deploy::api::CreateTasks;
+use parc_deploy::api::{CreateTasks, TaskDetail, TaskSummary};
 use parc_deploy::{Hook, Task, TaskKind, TaskOptions};
 use parc_imaging::units::human;
 
-use parc_client::Client;
-use parc_deploy::api::{TaskDetail, TaskSummary};
-
-use super::host::{server, when};
+use super::host::{when, Place};
 use super::print_json;
-use crate::cli::{Location, Schedule, TaskCommand};
+use crate::cli::{Schedule, TaskCommand};
 use crate::config::Config;
-use crate::data::{Data, Mode};
 
-/// Where `task …` works: a server, or a data directory (`--store`; the
-/// server, when one runs on it, picks the change up at its next tick).
-enum Desk {
-    Server(Client),
-    Local(Box<Data>),
-}
-
-impl Desk {
-    async fn open(cfg: &Config, at: &Location) -> anyhow::Result<Self> {
-        Ok(match &at.store {
-            Some(dir) => Desk::Local(Box::new(crate::data::open(dir, Mode::Existing).await?)),
-            None => Desk::Server(server(cfg, at.server.as_deref())?),
+/// The task calls, on a server or a data directory.
+impl Place {
+    async fn create_tasks(&self, req: &CreateTasks) -> anyhow::Result<Vec<Task>> {
+        Ok(match self {
+            Place::Server(c) => c.create_tasks(req).await?,
+            Place::Local(d) => parc_deploy::orders::create(&d.tasks, &d.inventory, d.repo.catalog(), req).await?,
         })
     }
 
-    async fn create(&self, req: &CreateTasks) -> anyhow::Result<Vec<Task>> {
+    async fn tasks(&self, host: Option<&str>, all: bool) -> anyhow::Result<Vec<TaskSummary>> {
         Ok(match self {
-            Desk::Server(c) => c.create_tasks(req).await?,
-            Desk::Local(d) => parc_deploy::orders::create(&d.tasks, &d.inventory, d.repo.catalog(), req).await?,
+            Place::Server(c) => c.tasks(host, all).await?,
+            Place::Local(d) => parc_deploy::orders::summaries(&d.tasks, &d.inventory, host, !all).await?,
         })
     }
 
-    async fn list(&self, host: Option<&str>, all: bool) -> anyhow::Result<Vec<TaskSummary>> {
+    async fn task(&self, id: i64) -> anyhow::Result<TaskDetail> {
         Ok(match self {
-            Desk::Server(c) => c.tasks(host, all).await?,
-            Desk::Local(d) => parc_deploy::orders::summaries(&d.tasks, &d.inventory, host, !all).await?,
+            Place::Server(c) => c.task(id).await?,
+            Place::Local(d) => parc_deploy::orders::detail(&d.tasks, &d.inventory, id).await?,
         })
     }
 
-    async fn show(&self, id: i64) -> anyhow::Result<TaskDetail> {
+    async fn cancel_task(&self, id: i64) -> anyhow::Result<Task> {
         Ok(match self {
-            Desk::Server(c) => c.task(id).await?,
-            Desk::Local(d) => parc_deploy::orders::detail(&d.tasks, &d.inventory, id).await?,
-        })
-    }
-
-    async fn cancel(&self, id: i64) -> anyhow::Result<Task> {
-        Ok(match self {
-            Desk::Server(c) => c.cancel_task(id).await?,
-            Desk::Local(d) => parc_deploy::orders::cancel(&d.tasks, &d.inventory, id).await?,
+            Place::Server(c) => c.cancel_task(id).await?,
+            Place::Local(d) => parc_deploy::orders::cancel(&d.tasks, &d.inventory, id).await?,
         })
     }
 
     /// The ids of a group's hosts.
-    async fn group(&self, group: &str) -> anyhow::Result<Vec<String>> {
-        let hosts = match self {
-            Desk::Server(c) => c.hosts(Some(group)).await?,
-            Desk::Local(d) => d.inventory.list(Some(group)).await?,
-        };
-        Ok(hosts.iter().map(|h| h.id.to_string()).collect())
+    async fn group_ids(&self, group: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self.list(Some(group)).await?.iter().map(|h| h.id.to_string()).collect())
     }
 }
 
@@ -152,7 +131,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             let mut options = schedule(&w)?;
             options.replace = replace;
             let req = CreateTasks { kind: TaskKind::Capture, hosts: vec![host.clone()], group: None, image, hooks: vec![], options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
-            let created = Desk::open(&cfg, &at).await?.create(&req).await?;
+            let created = Place::open(&cfg, &at).await?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -177,7 +156,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
                 all.push(Hook::Script { script: std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))? });
             }
             let req = CreateTasks { kind: TaskKind::Restore, hosts, group, image, hooks: all, options, not_before: None, at: w.at.clone(), window: w.window.clone(), max_attempts: w.attempts };
-            let created = Desk::open(&cfg, &at).await?.create(&req).await?;
+            let created = Place::open(&cfg, &at).await?.create_tasks(&req).await?;
             if out.json {
                 print_json(&created);
             } else {
@@ -185,7 +164,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::List { host, all, at, out } => {
-            let tasks = Desk::open(&cfg, &at).await?.list(host.as_deref(), all).await?;
+            let tasks = Place::open(&cfg, &at).await?.tasks(host.as_deref(), all).await?;
             if out.json {
                 print_json(&tasks);
             } else if tasks.is_empty() {
@@ -210,7 +189,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Show { id, at, out } => {
-            let d = Desk::open(&cfg, &at).await?.show(id).await?;
+            let d = Place::open(&cfg, &at).await?.task(id).await?;
             if out.json {
                 print_json(&d);
             } else {
@@ -244,18 +223,18 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TaskCommand::Cancel { ids, hosts, group, at, out } => {
-            let desk = Desk::open(&cfg, &at).await?;
+            let place = Place::open(&cfg, &at).await?;
             let mut all = ids;
             let mut keys = hosts;
             if let Some(g) = &group {
-                let members = desk.group(g).await?;
+                let members = place.group_ids(g).await?;
                 if members.is_empty() {
                     bail!("group {g:?} has no hosts");
                 }
                 keys.extend(members);
             }
             for k in &keys {
-                all.extend(desk.list(Some(k), false).await?.into_iter().map(|t| t.task.id));
+                all.extend(place.tasks(Some(k), false).await?.into_iter().map(|t| t.task.id));
             }
             if all.is_empty() {
                 bail!("nothing to cancel: name task ids, --host or --group (with unfinished tasks)");
@@ -264,7 +243,7 @@ pub async fn run(cfg: Config, cmd: TaskCommand) -> anyhow::Result<ExitCode> {
             all.dedup();
             let mut cancelled = Vec::new();
             for id in all {
-                let t = desk.cancel(id).await?;
+                let t = place.cancel_task(id).await?;
                 if !out.json {
                     println!("task {} cancelled", t.id);
                 }

@@ -228,7 +228,8 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         tracing::error!(%method, path = %matched, "route has no rule in web::auth::RULES: refused");
         return ApiError::new(StatusCode::FORBIDDEN, format!("{method} {matched} declares no permission; refused")).into_response();
     };
-    let principal = match bearer(&req) {
+    // Public routes never look at credentials.
+    let principal = match bearer(&req).filter(|_| rule.need != Public) {
         Some(t) => identify(&s, &t).await,
         None => Some(Principal::Anonymous),
     };

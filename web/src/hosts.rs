@@ -80,6 +80,25 @@ fn no_host(key: &str) -> ApiError {
     parc_inventory::Error::NotFound(key.to_string()).into()
 }
 
+/// Narrows a selection of hosts to the caller's: each named host must be
+/// inside `scope` (404 or 403 otherwise), and a group becomes the ids of
+/// the caller's part of it, appended to `hosts`.
+pub(crate) async fn own_hosts(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, hosts: &mut Vec<String>, group: &mut Option<String>) -> ApiResult<()> {
+    let readable = crate::auth::scope_of(s, p, Permission::HostRead).await?;
+    for key in hosts.iter() {
+        let h = s.inventory.find(key).await?;
+        crate::auth::check(h.entity_id, scope, &readable, || no_host(key), perm, &p.actor())?;
+    }
+    if let Some(g) = group.take() {
+        let mine: Vec<String> = s.inventory.list(Some(&g)).await?.into_iter().filter(|h| scope.contains(h.entity_id)).map(|h| h.id.to_string()).collect();
+        if mine.is_empty() {
+            return Err(parc_inventory::Error::EmptyGroup(g).into());
+        }
+        hosts.extend(mine);
+    }
+    Ok(())
+}
+
 /// The host `key`, if the caller may do the route's action on it.
 async fn host_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, key: &str) -> ApiResult<Host> {
     let h = s.inventory.find(key).await?;
@@ -143,19 +162,7 @@ async fn check_in(State(s): State<AppState>, Path(key): Path<String>, ext: axum:
 }
 
 async fn wake(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Extension(p): Extension<Principal>, Json(req): Json<WakeRequest>) -> ApiResult<Json<WakeReport>> {
-    // Named hosts must be the caller's; a group is the caller's part of it.
-    let readable = crate::auth::scope_of(&s, &p, Permission::HostRead).await?;
-    for key in &req.hosts {
-        let h = s.inventory.find(key).await?;
-        crate::auth::check(h.entity_id, &scope, &readable, || no_host(key), Permission::HostWake, &p.actor())?;
-    }
     let mut req = req;
-    if let Some(g) = req.group.take() {
-        let mine: Vec<String> = s.inventory.list(Some(&g)).await?.into_iter().filter(|h| scope.contains(h.entity_id)).map(|h| h.id.to_string()).collect();
-        if mine.is_empty() {
-            return Err(parc_inventory::Error::EmptyGroup(g).into());
-        }
-        req.hosts.extend(mine);
-    }
+    own_hosts(&s, &p, &scope, Permission::HostWake, &mut req.hosts, &mut req.group).await?;
     Ok(Json(s.wol.wake(&s.inventory, &req).await?))
 }

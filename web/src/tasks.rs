@@ -44,19 +44,7 @@ async fn create(
     Extension(p): Extension<Principal>,
     Json(mut req): Json<CreateTasks>,
 ) -> ApiResult<(StatusCode, Json<Vec<Task>>)> {
-    // Only the caller's hosts: named ones must be theirs, a group is their part of it.
-    let readable = scope_of(&s, &p, Permission::HostRead).await?;
-    for key in &req.hosts {
-        let h = s.inventory.find(key).await?;
-        check(h.entity_id, &scope, &readable, || parc_inventory::Error::NotFound(key.clone()).into(), Permission::TaskCreate, &p.actor())?;
-    }
-    if let Some(g) = req.group.take() {
-        let mine: Vec<String> = s.inventory.list(Some(&g)).await?.into_iter().filter(|h| scope.contains(h.entity_id)).map(|h| h.id.to_string()).collect();
-        if mine.is_empty() {
-            return Err(parc_inventory::Error::EmptyGroup(g).into());
-        }
-        req.hosts.extend(mine);
-    }
+    crate::hosts::own_hosts(&s, &p, &scope, Permission::TaskCreate, &mut req.hosts, &mut req.group).await?;
     // And only images they may read.
     if let Ok(img) = s.repo.catalog().get(&req.image).await {
         if !scope_of(&s, &p, Permission::ImageRead).await?.contains(img.entity_id) {
@@ -75,7 +63,8 @@ async fn host_entities(s: &AppState) -> ApiResult<std::collections::HashMap<i64,
 /// they may not even see it).
 async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<Task> {
     let t = s.tasks.get(id).await?;
-    let entity = host_entities(s).await?.get(&t.host_id).copied().unwrap_or(parc_access::ROOT_ENTITY);
+    // Tasks point only at existing hosts (a foreign key): its host's entity is its own.
+    let entity = s.inventory.find(&t.host_id.to_string()).await?.entity_id;
     let readable = scope_of(s, p, Permission::TaskRead).await?;
     check(entity, scope, &readable, || parc_deploy::Error::NotFound(id).into(), perm, &p.actor())?;
     Ok(t)
