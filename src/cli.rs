@@ -19,6 +19,14 @@ pub struct Cli {
     /// Log filter, e.g. `info`, `debug`, `parc_imaging=trace` (or PARC_LOG).
     #[arg(long, global = true)]
     pub log: Option<String>,
+    /// Trust an HTTPS server whose certificate chains to this PEM file (a
+    /// site CA, or the server's self-signed certificate) [config: client.ca].
+    #[arg(long, global = true, env = "PARC_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Trust exactly the HTTPS certificate with this SHA-256 fingerprint, as
+    /// `parc serve` prints it [config: client.fingerprint].
+    #[arg(long, global = true, env = "PARC_FINGERPRINT", value_name = "SHA256")]
+    pub fingerprint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -275,6 +283,14 @@ pub struct ServeArgs {
     /// TFTP listen address, or `off` [config: pxe.tftp_listen, default 0.0.0.0:69].
     #[arg(long, value_name = "ADDR")]
     pub tftp: Option<String>,
+    /// HTTPS for the API [config: server.tls; server.tls_cert and
+    /// server.tls_key give your own certificate].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub tls: Option<crate::config::TlsMode>,
+    /// With TLS: plain-HTTP address for boot scripts and files [config:
+    /// server.boot_listen, default the listen address with the next port].
+    #[arg(long, value_name = "ADDR")]
+    pub boot_listen: Option<String>,
 }
 
 /// Where images are: a server, or a data directory opened directly.

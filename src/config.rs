@@ -26,15 +26,37 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// HTTP listen address.
+    /// API listen address (HTTPS when TLS is on).
     pub listen: String,
     /// Catalog and chunk store directory.
     pub data_dir: PathBuf,
+    /// HTTPS for the API: `off`, or `self-signed` (a certificate made in
+    /// `<data_dir>/tls` at first start and kept). `tls_cert` and `tls_key`
+    /// give the site's own certificate instead.
+    pub tls: TlsMode,
+    /// PEM certificate chain, the server's own first.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// With TLS: where firmware and iPXE fetch boot scripts and files over
+    /// plain HTTP. Default: the listen address with the next port.
+    pub boot_listen: Option<String>,
+}
+
+/// `server.tls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP (unless `tls_cert` and `tls_key` are set).
+    #[default]
+    Off,
+    /// A self-signed certificate parc makes once and keeps.
+    SelfSigned,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:7420".into(), data_dir: default_data_dir() }
+        Self { listen: "127.0.0.1:7420".into(), data_dir: default_data_dir(), tls: TlsMode::Off, tls_cert: None, tls_key: None, boot_listen: None }
     }
 }
 
@@ -44,11 +66,17 @@ impl Default for ServerConfig {
 pub struct ClientConfig {
     /// Server URL used when neither --server nor --store is given.
     pub server: String,
+    /// PEM file of the CA (or self-signed certificate) an HTTPS server's
+    /// certificate must chain to.
+    pub ca: Option<PathBuf>,
+    /// SHA-256 of the one certificate to accept (wins over `ca` and over
+    /// the fingerprint `parc login` pinned).
+    pub fingerprint: Option<String>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        Self { server: "http://127.0.0.1:7420".into() }
+        Self { server: "http://127.0.0.1:7420".into(), ca: None, fingerprint: None }
     }
 }
 

@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use parc_client::Trust;
 use serde::{Deserialize, Serialize};
 
 /// Environment variable holding a token (wins over the saved ones).
@@ -22,6 +23,12 @@ pub struct Saved {
     pub user: String,
     /// Unix time it expires, if it does.
     pub expires_at: Option<i64>,
+    /// The HTTPS certificate's SHA-256, pinned at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The CA file given at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -49,6 +56,27 @@ pub fn token_for(server: &str) -> Option<String> {
         return Some(t);
     }
     load().servers.get(&key(server)).map(|s| s.token.clone())
+}
+
+/// What was saved for `server`.
+pub fn saved(server: &str) -> Option<Saved> {
+    load().servers.get(&key(server)).cloned()
+}
+
+/// How to trust `server`'s certificate: `--fingerprint`, else `--ca`
+/// (flags, environment or configuration), else what `parc login` pinned.
+pub fn trust_for(cfg: &crate::config::Config, server: &str) -> anyhow::Result<Trust> {
+    if let Some(fp) = &cfg.client.fingerprint {
+        return Ok(Trust::Pinned(fp.parse().context("--fingerprint")?));
+    }
+    if let Some(ca) = &cfg.client.ca {
+        return Ok(Trust::Ca(ca.clone()));
+    }
+    let Some(kept) = saved(server) else { return Ok(Trust::System) };
+    if let Some(fp) = kept.fingerprint {
+        return Ok(Trust::Pinned(fp.parse().with_context(|| format!("the fingerprint pinned for {server} (run `parc login` again)"))?));
+    }
+    Ok(kept.ca.map_or(Trust::System, Trust::Ca))
 }
 
 /// Saves a token for `server`, replacing any older one.

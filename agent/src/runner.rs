@@ -31,7 +31,7 @@ pub struct Imaging {
 const ATTEMPTS: u32 = 5;
 
 fn client(o: &Orders) -> Result<Client> {
-    Ok(Client::new(&o.server)?.attempts(ATTEMPTS))
+    Ok(Client::with_trust(&o.server, &o.trust())?.attempts(ATTEMPTS))
 }
 
 /// Sends the inventory as the registration check-in.
@@ -129,7 +129,7 @@ async fn work(s: &Settings, server: &Client, at: &AgentTask, hw: &Hardware) -> R
     };
     // Chunk transfers carry the task's token too: the server lets a task
     // read and upload images, nothing else.
-    let remote = HttpRemote::new(server.base()).map_err(|cause| Error::Imaging { what: format!("reaching {}", server.base()), cause })?.bearer(server.token());
+    let remote = HttpRemote::with_trust(server.base(), server.trust()).map_err(|cause| Error::Imaging { what: format!("reaching {}", server.base()), cause })?.bearer(server.token());
     let tracker = Arc::new(Tracker::default());
     let stop = CancellationToken::new();
     let kind = task.kind.as_str();

@@ -19,6 +19,7 @@ use parc_inventory::hardware::Hardware;
 use parc_inventory::registry::ImportReport;
 use parc_inventory::{Host, HostDetail, HostEdit, HostSpec};
 use parc_pxe::wol::{WakeReport, WakeRequest};
+pub use parc_tls::{Fingerprint, Trust};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -52,6 +53,14 @@ pub enum Error {
         /// What is wrong with it.
         cause: String,
     },
+    /// The TLS handshake failed: an untrusted or changed certificate.
+    #[error("{base}: {why}")]
+    Tls {
+        /// The server.
+        base: String,
+        /// What it means and what to do.
+        why: String,
+    },
     /// The server address is not an http(s) URL.
     #[error("{0:?} is not a server URL such as http://parc.example:7420")]
     BadUrl(String),
@@ -67,6 +76,23 @@ pub struct Client {
     http: reqwest::Client,
     attempts: u32,
     token: Option<String>,
+    trust: Trust,
+}
+
+/// An error and its causes, as one line (reqwest's own message leaves
+/// out why a connection failed).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        next = c.source();
+    }
+    out
 }
 
 /// `key` as a URL path segment (MACs keep their colons, which are legal).
@@ -78,18 +104,47 @@ fn seg(key: &str) -> String {
 
 impl Client {
     /// A client of the server at `base` (`http://host:7420`), trying each
-    /// call up to 3 times.
+    /// call up to 3 times; HTTPS trusts the usual web roots.
     pub fn new(base: &str) -> Result<Self> {
+        Self::with_trust(base, &Trust::System)
+    }
+
+    /// The same, for a server whose certificate `trust` vouches for.
+    pub fn with_trust(base: &str, trust: &Trust) -> Result<Self> {
         let base = base.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 8 {
             return Err(Error::BadUrl(base.to_string()));
         }
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(120));
+        if let Some(tls) = parc_tls::client::config(trust).map_err(|e| Error::Tls { base: base.into(), why: e.to_string() })? {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|e| Error::BadUrl(format!("{base}: {e}")))?;
+        Ok(Self { base: base.to_string(), http, attempts: 3, token: None, trust: trust.clone() })
+    }
+
+    /// The SHA-256 fingerprint of the certificate an HTTPS server presents,
+    /// trusting nothing: for a person to compare before pinning it. `None`
+    /// for plain HTTP.
+    pub async fn probe_fingerprint(base: &str) -> Result<Option<Fingerprint>> {
+        let base = base.trim_end_matches('/');
+        if !base.starts_with("https://") {
+            return Ok(None);
+        }
+        let (tls, seen) = parc_tls::client::probe().map_err(|e| Error::Tls { base: base.into(), why: e.to_string() })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .timeout(Duration::from_secs(30))
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| Error::BadUrl(format!("{base}: {e}")))?;
-        Ok(Self { base: base.to_string(), http, attempts: 3, token: None })
+        // Only the handshake matters; nothing is sent but a health check.
+        if let Err(e) = http.get(format!("{base}/healthz")).send().await {
+            if seen.get().is_none() {
+                return Err(Error::Unreachable { base: base.into(), attempts: 1, cause: chain(&e) });
+            }
+        }
+        Ok(seen.get())
     }
 
     /// The same client trying each call up to `n` times (at least once).
@@ -102,6 +157,11 @@ impl Client {
     pub fn bearer(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
         self
+    }
+
+    /// How this client trusts the server's certificate.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The server's base URL.
@@ -135,7 +195,11 @@ impl Client {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = e.to_string();
+                    // Trying again cannot change a certificate.
+                    if let Some(why) = parc_tls::client::explain(&e) {
+                        return Err(Error::Tls { base: self.base.clone(), why });
+                    }
+                    last = chain(&e);
                     tracing::debug!(%url, attempt, error = %e, "request failed");
                     if e.is_connect() || repeatable {
                         continue;

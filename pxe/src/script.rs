@@ -67,9 +67,12 @@ pub fn choose(known: Known, pending: Option<TaskBoot>, env_available: bool) -> A
 /// Everything a template can use.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScriptContext {
-    /// parc's HTTP base URL as this machine reaches it.
+    /// parc's API base URL as this machine reaches it (HTTPS when the
+    /// server has TLS).
     pub server: String,
-    /// Where boot assets are served (`{server}/boot/assets`).
+    /// The certificate the environment pins when `server` is HTTPS (`parc.fp=`).
+    pub fingerprint: Option<String>,
+    /// Where boot assets are served over plain HTTP (`http://…/boot/assets`).
     pub assets: String,
     /// The machine's MAC, `52:54:00:12:34:56`.
     pub mac: String,
@@ -150,6 +153,7 @@ mod tests {
     fn ctx(efi: bool) -> ScriptContext {
         ScriptContext {
             server: "http://198.18.0.2:7420".into(),
+            fingerprint: None,
             assets: "http://198.18.0.2:7420/boot/assets".into(),
             mac: "52:54:00:12:34:56".into(),
             label: "lab-a".into(),
@@ -188,6 +192,12 @@ mod tests {
         assert!(reg.contains("parc.report=http://198.18.0.2:7420/api/v1/hosts/52:54:00:12:34:56/checkin"), "{reg}");
         let job = t.render(&Action::Task(task()), &ctx(false)).unwrap();
         assert!(job.contains("parc.task=12 parc.token=t0k3n") && job.contains("parc.action=restore"), "{job}");
+        assert!(!job.contains("parc.fp="), "{job}");
+        // With TLS the kernel still comes over HTTP; the agent's API calls go to HTTPS, pinned.
+        let tls = ScriptContext { server: "https://198.18.0.2:7420".into(), fingerprint: Some("ab".repeat(32)), assets: "http://198.18.0.2:7421/boot/assets".into(), ..ctx(false) };
+        let job = t.render(&Action::Task(task()), &tls).unwrap();
+        assert!(job.contains("kernel --name vmlinuz http://198.18.0.2:7421/boot/assets/env/vmlinuz"), "{job}");
+        assert!(job.contains(&format!("parc.server=https://198.18.0.2:7420 parc.fp={} parc.mac=", "ab".repeat(32))), "{job}");
     }
 
     #[test]

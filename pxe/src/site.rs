@@ -40,6 +40,27 @@ pub struct BootSite {
     pub templates: Templates,
     /// Extra kernel arguments for the netboot environment.
     pub env_args: String,
+    /// When the API is HTTPS: where, and the certificate the environment pins.
+    pub secure_api: Option<SecureApi>,
+}
+
+/// The API served over HTTPS on its own port, beside the boot files on
+/// plain HTTP (firmware and iPXE have no way to trust parc's certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureApi {
+    /// The HTTPS port, on the address the machine reached the boot files by.
+    pub port: u16,
+    /// SHA-256 of the server's certificate, 64 hex digits: given to the
+    /// environment as `parc.fp=`, which it pins.
+    pub fingerprint: String,
+}
+
+/// `host` of a `host:port` authority (IPv6 hosts keep their brackets).
+fn host_of(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
 }
 
 impl BootSite {
@@ -88,11 +109,16 @@ pub async fn script(site: &BootSite, stores: BootStores<'_>, file: &str, arch: O
     let claim = parc_deploy::boot::claim(stores.tasks, stores.inventory, stores.catalog, site, &host).await?;
     let pending = claim.map(|c| TaskBoot { id: c.task.id, action: c.task.kind.as_str().to_string(), token: c.token });
     let action = choose(known, pending, site.env_available());
-    let server = format!("http://{authority}");
+    let boot = format!("http://{authority}");
+    let (server, fingerprint) = match &site.secure_api {
+        Some(api) => (format!("https://{}:{}", host_of(authority), api.port), Some(api.fingerprint.clone())),
+        None => (boot.clone(), None),
+    };
     let efi = host.arch.as_deref().or(arch.as_deref()).is_some_and(|a| a.contains("efi"));
     let ctx = ScriptContext {
-        assets: format!("{server}/boot/assets"),
+        assets: format!("{boot}/boot/assets"),
         server,
+        fingerprint,
         mac: mac.to_string(),
         label: host.label(),
         efi,
@@ -105,4 +131,15 @@ pub async fn script(site: &BootSite, stores: BootStores<'_>, file: &str, arch: O
     stores.inventory.record(host.id, "boot", &format!("{} ({arch_name})", action.name())).await?;
     tracing::info!(host = %host.label(), %mac, action = %action.name(), "boot script served");
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_host_of_an_authority() {
+        assert_eq!(super::host_of("198.18.0.2:7421"), "198.18.0.2");
+        assert_eq!(super::host_of("[fd00::2]:7421"), "[fd00::2]");
+        assert_eq!(super::host_of("[fd00::2]"), "[fd00::2]");
+        assert_eq!(super::host_of("parc.example"), "parc.example");
+    }
 }

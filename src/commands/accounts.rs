@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use parc_access::AuditEntry;
-use parc_client::Client;
+use parc_client::{Client, Fingerprint, Trust};
 
 use super::host::when;
 use super::print_json;
@@ -41,14 +41,68 @@ fn machine() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "this machine".into())
 }
 
+/// How `parc login` will trust an HTTPS server: the CA given, else the
+/// certificate's fingerprint — given, pinned before, or shown and
+/// confirmed now. Nothing but a health check is sent before this is settled.
+async fn settle_trust(cfg: &Config, server: &str) -> anyhow::Result<Trust> {
+    if !server.starts_with("https://") {
+        return Ok(Trust::System);
+    }
+    if let Some(ca) = &cfg.client.ca {
+        return Ok(Trust::Ca(std::fs::canonicalize(ca).with_context(|| format!("--ca {}", ca.display()))?));
+    }
+    let seen = Client::probe_fingerprint(server).await?.context("the server presented no certificate")?;
+    let given: Option<Fingerprint> = cfg.client.fingerprint.as_deref().map(str::parse).transpose().context("--fingerprint")?;
+    let pinned: Option<Fingerprint> = credentials::saved(server).and_then(|s| s.fingerprint).and_then(|f| f.parse().ok());
+    match (given, pinned) {
+        (Some(given), _) if given != seen => {
+            bail!("the server at {server} presents the certificate {seen}, not the {given} you gave: refused, nothing was sent")
+        }
+        (Some(given), _) => Ok(Trust::Pinned(given)),
+        (None, Some(old)) if old == seen => Ok(Trust::Pinned(old)),
+        (None, Some(old)) => bail!(
+            "the server's certificate changed: pinned {old}, now {seen}. Refused, nothing was sent. If it was replaced on purpose, \
+             check the new fingerprint with the server's operator (`parc serve` prints it), then run `parc login --server {server} --fingerprint NEW`"
+        ),
+        (None, None) => {
+            confirm(&format!(
+                "The server at {server} presents a certificate with SHA-256 fingerprint\n  {seen}\nCompare it with the one `parc serve` printed. Trust it? [y/N] "
+            ))
+            .with_context(|| format!("cannot ask whether to trust {seen} (no terminal): check it with the one `parc serve` printed and pass it with --fingerprint"))?;
+            Ok(Trust::Pinned(seen))
+        }
+    }
+}
+
+/// Asks on the terminal itself (stdin may carry the password); an error
+/// unless the answer is yes.
+fn confirm(question: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    tty.write_all(question.as_bytes())?;
+    let mut answer = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        bail!("not trusted: nothing was sent")
+    }
+}
+
 /// `parc login`.
 pub async fn login(cfg: Config, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let server = url(&cfg, &args.at);
+    let trust = settle_trust(&cfg, &server).await?;
+    let (fingerprint, ca) = match &trust {
+        Trust::Pinned(f) => (Some(f.to_string()), None),
+        Trust::Ca(path) => (None, Some(path.clone())),
+        Trust::System => (None, None),
+    };
     let saved = match &args.token_file {
         Some(f) => {
             let token = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_string();
-            let who = Client::new(&server)?.bearer(&token).whoami().await.context("checking the token with the server")?;
-            credentials::Saved { token, user: who.user.name, expires_at: None }
+            let who = Client::with_trust(&server, &trust)?.bearer(&token).whoami().await.context("checking the token with the server")?;
+            credentials::Saved { token, user: who.user.name, expires_at: None, fingerprint, ca }
         }
         None => {
             let user = match &args.user {
@@ -61,14 +115,18 @@ pub async fn login(cfg: Config, args: LoginArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             let pw = password(args.password_stdin, &format!("Password for {user} at {server}: "))?;
-            let done = Client::new(&server)?.login(&user, &pw, &format!("parc login on {}", machine())).await?;
-            credentials::Saved { token: done.token, user: done.user, expires_at: done.expires_at }
+            let done = Client::with_trust(&server, &trust)?.login(&user, &pw, &format!("parc login on {}", machine())).await?;
+            credentials::Saved { token: done.token, user: done.user, expires_at: done.expires_at, fingerprint, ca }
         }
     };
     let user = saved.user.clone();
     let until = saved.expires_at.map(|t| format!(" until {}", when(Some(t)))).unwrap_or_default();
+    let pin = saved.fingerprint.clone();
     let path = credentials::save(&server, saved)?;
     println!("signed in to {server} as {user}{until}; the token is kept in {} (mode 0600)", path.display());
+    if let Some(pin) = pin {
+        println!("certificate pinned: {pin} (a different one will be refused)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

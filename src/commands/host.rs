@@ -22,7 +22,7 @@ pub(crate) fn client(cfg: &Config, at: &ServerArg) -> anyhow::Result<Client> {
 /// token `parc login` kept for it (or `PARC_TOKEN`).
 pub(crate) fn server(cfg: &Config, server: Option<&str>) -> anyhow::Result<Client> {
     let url = server.unwrap_or(&cfg.client.server);
-    let client = Client::new(url)?;
+    let client = Client::with_trust(url, &crate::credentials::trust_for(cfg, url)?)?;
     Ok(match crate::credentials::token_for(url) {
         Some(t) => client.bearer(&t),
         None => client,

@@ -19,7 +19,13 @@ use crate::config::Config;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(cli.config.as_deref())?;
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if cli.ca.is_some() {
+        cfg.client.ca = cli.ca;
+    }
+    if cli.fingerprint.is_some() {
+        cfg.client.fingerprint = cli.fingerprint;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(cfg, args).await,
         Command::Image(cmd) => image::run(cfg, cmd).await,
@@ -46,7 +52,7 @@ pub async fn open_location(cfg: &Config, at: &Location, mode: crate::data::Mode)
         (Some(dir), _) => AnyRemote::Local(crate::data::open(dir, mode).await.with_context(|| format!("opening the store in {}", dir.display()))?.repo),
         (None, server) => {
             let url = server.as_deref().unwrap_or(&cfg.client.server);
-            AnyRemote::Http(HttpRemote::new(url)?.bearer(crate::credentials::token_for(url).as_deref()))
+            AnyRemote::Http(HttpRemote::with_trust(url, &crate::credentials::trust_for(cfg, url)?)?.bearer(crate::credentials::token_for(url).as_deref()))
         }
     })
 }

@@ -13,7 +13,8 @@ use anyhow::Context;
 use parc_inventory::{Inventory, Mac, Sighting};
 use parc_pxe::proxy::{Ports, Proxy, ProxyInterface};
 use parc_pxe::script::Templates;
-use parc_pxe::site::BootSite;
+use parc_pxe::site::{BootSite, SecureApi};
+use parc_tls::server::CertFiles;
 use parc_pxe::wol::WolSite;
 use parc_pxe::{BootConfig, ClientInfo};
 use parc_web::AppState;
@@ -21,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::config::{Config, PxeConfig};
+use crate::config::{Config, PxeConfig, TlsMode};
 
 pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(l) = args.listen {
@@ -35,6 +36,12 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(t) = args.tftp {
         cfg.pxe.tftp_listen = if t == "off" { String::new() } else { t };
+    }
+    if let Some(t) = args.tls {
+        cfg.server.tls = t;
+    }
+    if args.boot_listen.is_some() {
+        cfg.server.boot_listen = args.boot_listen;
     }
     let dir = cfg.server.data_dir.clone();
     // Migrated before any service starts, so none writes to a table that is still changing.
@@ -52,13 +59,47 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {} (set server.listen or --listen)", cfg.server.listen))?;
     let addr = listener.local_addr()?;
+    // One at a time: a missing interface turns off only its own boot
+    // services (reported below, once the server has said where it is).
+    let mut interfaces = Vec::new();
+    let mut missing = Vec::new();
+    for name in &cfg.pxe.interfaces {
+        match parc_pxe::net::interfaces(std::slice::from_ref(name)) {
+            Ok(i) => interfaces.extend(i),
+            Err(e) => missing.push(e),
+        }
+    }
+    let tls = tls_setup(&cfg.server, &dir, addr, &interfaces)?;
+    // With TLS, firmware gets its plain-HTTP port of its own.
+    let boot_listener = match &tls {
+        None => None,
+        Some(_) => {
+            let at = cfg.server.boot_listen.clone().unwrap_or_else(|| SocketAddr::new(addr.ip(), if addr.port() == 0 { 0 } else { addr.port() + 1 }).to_string());
+            let l = tokio::net::TcpListener::bind(&at).await.with_context(|| format!("cannot listen on {at} for boot files (set server.boot_listen or --boot-listen)"))?;
+            Some(l)
+        }
+    };
+    let boot_addr = match &boot_listener {
+        Some(l) => l.local_addr()?,
+        None => addr,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // The first stdout line names the bound address, so scripts and tests can
     // pass port 0 and still find the server.
-    println!("parc listening on http://{addr} (data in {})", dir.display());
+    println!("parc listening on {scheme}://{addr} (data in {})", dir.display());
     tracing::info!(%addr, data_dir = %dir.display(), "parc serving");
+    let mut login_tail = String::new();
+    if let Some(t) = &tls {
+        report(&format!("tls: certificate {} ({}), SHA-256 fingerprint {}", t.files.cert.display(), t.origin, t.loaded.fingerprint));
+        report(&format!("boot: iPXE scripts and boot files over http://{boot_addr} (firmware cannot check certificates; the API is HTTPS only)"));
+        login_tail = format!(" --fingerprint {}", t.loaded.fingerprint);
+    }
+    for e in missing {
+        report(&format!("proxyDHCP and Wake-on-LAN: OFF: {e}"));
+    }
     if let Some(path) = &first_token {
         report(&format!(
-            "first start: made the account `admin`; its API token is in {} (mode 0600). Sign in with `parc login --server http://{addr} --token-file {}`, then set a password with `parc user passwd admin`",
+            "first start: made the account `admin`; its API token is in {} (mode 0600). Sign in with `parc login --server {scheme}://{addr} --token-file {}{login_tail}`, then set a password with `parc user passwd admin`",
             path.display(),
             path.display()
         ));
@@ -73,19 +114,11 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
-    // One at a time: a missing interface turns off only its own boot services.
-    let mut interfaces = Vec::new();
-    for name in &cfg.pxe.interfaces {
-        match parc_pxe::net::interfaces(std::slice::from_ref(name)) {
-            Ok(i) => interfaces.extend(i),
-            Err(e) => report(&format!("proxyDHCP and Wake-on-LAN: OFF: {e}")),
-        }
-    }
     if cfg.pxe.interfaces.is_empty() {
         report("proxyDHCP: off (name the interfaces to answer PXE clients on: --pxe IFACE or pxe.interfaces)");
-    } else if addr.ip().is_loopback() {
+    } else if boot_addr.ip().is_loopback() {
         report(&format!(
-            "proxyDHCP: warning: the HTTP server listens on {addr} only; PXE clients cannot fetch their scripts (set --listen 0.0.0.0:{})",
+            "proxyDHCP: warning: boot files are served on {boot_addr} only; PXE clients cannot fetch their scripts (set --listen 0.0.0.0:{})",
             addr.port()
         ));
     }
@@ -93,7 +126,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (seen_tx, seen_rx) = tokio::sync::mpsc::channel::<ClientInfo>(8192);
     for iface in &interfaces {
         let boot = BootConfig {
-            http_base: format!("http://{}:{}", iface.addr, cfg.pxe.http_port.unwrap_or(addr.port())),
+            http_base: format!("http://{}:{}", iface.addr, cfg.pxe.http_port.unwrap_or(boot_addr.port())),
             bios_file: cfg.pxe.bios_file.clone(),
             efi_x64_file: cfg.pxe.efi_x64_file.clone(),
             efi_arm64_file: cfg.pxe.efi_arm64_file.clone(),
@@ -117,23 +150,80 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         tasks,
         ssh_public_key: Arc::new(ssh_public_key),
         inventory,
-        boot: Arc::new(BootSite { assets_dir, ipxe_dir: cfg.pxe.ipxe_dir.clone(), templates, env_args: cfg.pxe.env_args.clone() }),
+        boot: Arc::new(BootSite {
+            assets_dir,
+            ipxe_dir: cfg.pxe.ipxe_dir.clone(),
+            templates,
+            env_args: cfg.pxe.env_args.clone(),
+            secure_api: tls.as_ref().map(|t| SecureApi { port: addr.port(), fingerprint: hex_digits(&t.loaded.fingerprint) }),
+        }),
         wol,
         access,
         audit,
     };
     let stop = shutdown.clone();
-    parc_web::serve(listener, state, async move {
+    tokio::spawn(async move {
         shutdown_signal().await;
         stop.cancel();
-    })
-    .await?;
+    });
+    let app = parc_web::router(state.clone());
+    match (tls, boot_listener) {
+        (Some(t), Some(boot)) => {
+            let api_url = format!("https://{addr}/api/v1");
+            let boot_app = parc_web::boot_router(state, api_url);
+            tokio::try_join!(
+                parc_web::serve_tls(listener, Arc::new(t.loaded), app, shutdown.clone().cancelled_owned()),
+                parc_web::serve(boot, boot_app, shutdown.clone().cancelled_owned()),
+            )?;
+        }
+        _ => parc_web::serve(listener, app, shutdown.clone().cancelled_owned()).await?,
+    }
     shutdown.cancel();
     // Boot services stop at once; give them a moment, then leave anyway.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while services.join_next().await.is_some() {} }).await;
     db.close().await;
     tracing::info!("parc stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's certificate, ready to serve.
+struct Tls {
+    files: CertFiles,
+    loaded: parc_tls::server::Loaded,
+    origin: &'static str,
+}
+
+/// The certificate `server.tls*` asks for, if any. A self-signed one
+/// names this machine, loopback, the listen address and the PXE
+/// interfaces' addresses: where clients and netboot machines reach it.
+fn tls_setup(server: &crate::config::ServerConfig, dir: &std::path::Path, addr: SocketAddr, interfaces: &[parc_pxe::net::NetInterface]) -> anyhow::Result<Option<Tls>> {
+    let (files, origin) = match (&server.tls_cert, &server.tls_key, server.tls) {
+        (Some(cert), Some(key), TlsMode::Off) => (CertFiles { cert: cert.clone(), key: key.clone() }, "given in server.tls_cert"),
+        (Some(_), Some(_), TlsMode::SelfSigned) => anyhow::bail!("server.tls = \"self-signed\" and server.tls_cert are both set: choose one"),
+        (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!("server.tls_cert and server.tls_key go together: set both"),
+        (None, None, TlsMode::Off) => return Ok(None),
+        (None, None, TlsMode::SelfSigned) => {
+            let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+            let mut names: Vec<String> = [hostname.as_str(), "localhost", "127.0.0.1", "::1"].iter().filter(|n| !n.is_empty()).map(|n| n.to_string()).collect();
+            if !addr.ip().is_unspecified() && !names.contains(&addr.ip().to_string()) {
+                names.push(addr.ip().to_string());
+            }
+            for n in interfaces.iter().map(|i| i.addr.to_string()) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            let made = parc_tls::server::self_signed(&dir.join("tls"), &names).context("making the self-signed certificate")?;
+            (made.files, if made.made { "self-signed, made at first start and kept for later starts" } else { "self-signed, made at an earlier start" })
+        }
+    };
+    let loaded = parc_tls::server::load(&files).context("loading the TLS certificate (server.tls_cert, server.tls_key)")?;
+    Ok(Some(Tls { files, loaded, origin }))
+}
+
+/// A fingerprint as 64 hex digits: short enough for a kernel command line.
+fn hex_digits(f: &parc_tls::Fingerprint) -> String {
+    f.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Environment variable that provides the first admin token instead of a

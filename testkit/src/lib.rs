@@ -193,18 +193,28 @@ pub const ADMIN_TOKEN: &str = "parc_test0admin0token0000000000000000000000000000
 
 pub struct Server {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub url: String,
     /// Its data directory.
     pub data_dir: PathBuf,
+    said: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
     /// Starts `parc serve` with `data_dir`, waiting until it listens.
     pub fn start(parc: &Path, data_dir: &Path) -> Result<Self, String> {
+        Self::start_with(parc, data_dir, &[])
+    }
+
+    /// The same with more `parc serve` arguments (`--tls self-signed`, a
+    /// `--listen` of its own, …).
+    pub fn start_with(parc: &Path, data_dir: &Path, args: &[&str]) -> Result<Self, String> {
+        let listen = if args.contains(&"--listen") { &[][..] } else { &["--listen", "127.0.0.1:0"][..] };
         let mut child = Command::new(parc)
-            .args(["serve", "--listen", "127.0.0.1:0", "--tftp", "off", "--data-dir"])
+            .args(["serve", "--tftp", "off", "--data-dir"])
             .arg(data_dir)
+            .args(listen)
+            .args(args)
             .env("PARC_LOG", "warn")
             .env("PARC_INITIAL_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
@@ -214,11 +224,20 @@ impl Server {
         let mut line = String::new();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         out.read_line(&mut line).map_err(|e| e.to_string())?;
-        // Keep reading what else the server says, so its stdout never blocks or breaks.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
+        // Keep reading what else the server says, so its stdout never blocks
+        // or breaks, and keep it for the test.
+        let said = std::sync::Arc::new(std::sync::Mutex::new(line.clone()));
+        let keep = said.clone();
+        std::thread::spawn(move || {
+            let mut l = String::new();
+            while out.read_line(&mut l).is_ok_and(|n| n > 0) {
+                keep.lock().unwrap().push_str(&l);
+                l.clear();
+            }
+        });
+        let url = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")).map(str::to_string);
         match url {
-            Some(url) => Ok(Self { child, url, data_dir: data_dir.to_path_buf() }),
+            Some(url) => Ok(Self { child, url, data_dir: data_dir.to_path_buf(), said }),
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -234,7 +253,18 @@ impl Server {
 
     /// `host:port`.
     pub fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url.trim_start_matches("https://").trim_start_matches("http://")
+    }
+
+    /// The first stdout line that starts with `prefix`, waiting up to 10 s for it.
+    pub fn said(&self, prefix: &str) -> Option<String> {
+        for _ in 0..100 {
+            if let Some(l) = self.said.lock().unwrap().lines().find(|l| l.starts_with(prefix)) {
+                return Some(l.to_string());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
     }
 
     /// Stops the server now (SIGKILL), as a crash would.

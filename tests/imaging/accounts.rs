@@ -8,16 +8,24 @@ use std::process::Stdio;
 use super::*;
 use parc_testkit as kit;
 
-/// parc as someone whose kept credentials live in `home` (no PARC_TOKEN).
-struct As<'a> {
-    home: &'a Path,
-    url: &'a str,
+/// parc as someone whose kept credentials live in `home` (no PARC_TOKEN),
+/// with no terminal to ask on.
+pub(crate) struct As<'a> {
+    pub(crate) home: &'a Path,
+    pub(crate) url: &'a str,
 }
 
 impl As<'_> {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = Command::new(parc_bin());
         c.args(args).args(["--server", self.url]).env("XDG_CONFIG_HOME", self.home).env_remove("PARC_TOKEN").env("PARC_LOG", "warn");
+        // A session of its own: no controlling terminal, as under CI.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+                libc::setsid();
+                Ok(())
+            });
+        }
         c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         if let Some(text) = stdin {
@@ -26,13 +34,13 @@ impl As<'_> {
         child.wait_with_output().unwrap()
     }
 
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(crate) fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(out.status.success(), "parc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn refused(&self, args: &[&str], why: &str) {
+    pub(crate) fn refused(&self, args: &[&str], why: &str) {
         let out = self.run(args, None);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(why), "parc {args:?} should fail with {why:?}: {err}");

@@ -10,6 +10,7 @@ mod hostile;
 mod partitions;
 mod progress;
 mod resume;
+mod tls;
 mod roundtrip;
 mod uploads;
 

@@ -68,8 +68,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; in-flight
+/// Beside an HTTPS API: what firmware and iPXE fetch over plain HTTP (they
+/// cannot trust parc's certificate), and nothing else.
+pub fn boot_router(state: AppState, api: String) -> Router {
+    let elsewhere = move || {
+        let api = api.clone();
+        async move { (axum::http::StatusCode::NOT_FOUND, format!("this port serves network boot files only; the API is at {api}\n")) }
+    };
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .nest("/boot", boot::routes(&state.boot))
+        .fallback(elsewhere)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; in-flight
 /// requests are allowed to finish.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+}
+
+/// The same over TLS. After `shutdown`, requests in flight get 10 s.
+pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<parc_tls::server::Loaded>, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stop = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.config.clone());
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(app.into_make_service_with_connect_info::<SocketAddr>()).await
 }

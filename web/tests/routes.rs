@@ -39,6 +39,7 @@ async fn fixture() -> Fixture {
             ipxe_dir: dir.path().join("ipxe"),
             templates: parc_pxe::script::Templates::load(None).unwrap(),
             env_args: String::new(),
+            secure_api: None,
         }),
         wol: Arc::new(parc_pxe::wol::WolSite { interfaces: vec![], directed_prefix: 24 }),
         tasks: parc_deploy::Tasks::new(&db),

@@ -39,16 +39,23 @@ struct Missing {
 }
 
 impl HttpRemote {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:7420`).
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7420`);
+    /// HTTPS trusts the usual web roots.
     pub fn new(base: &str) -> Result<Self> {
+        Self::with_trust(base, &parc_tls::Trust::System)
+    }
+
+    /// The same, for a server whose certificate `trust` vouches for.
+    pub fn with_trust(base: &str, trust: &parc_tls::Trust) -> Result<Self> {
         // Refused at once: retrying a URL without a scheme cannot help.
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Server { url: base.into(), status: None, message: "not a server URL: give one such as http://parc.example:7420".into() });
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .pool_max_idle_per_host(32)
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(300)).pool_max_idle_per_host(32);
+        if let Some(tls) = parc_tls::client::config(trust).map_err(|e| Error::Server { url: base.into(), status: None, message: e.to_string() })? {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let client = builder
             .build()
             .map_err(|e| Error::Server { url: base.into(), status: None, message: e.to_string() })?;
         Ok(Self { base: base.trim_end_matches('/').to_string(), client, token: None })
@@ -91,6 +98,10 @@ impl HttpRemote {
                         return Err(Error::Server { url, status: Some(status.as_u16()), message });
                     }
                     last = format!("{status}: {message}");
+                }
+                // Trying again cannot change a certificate.
+                Err(e) if parc_tls::client::explain(&e).is_some() => {
+                    return Err(Error::Server { url: self.base.clone(), status: None, message: parc_tls::client::explain(&e).unwrap_or_default() });
                 }
                 Err(e) if e.is_connect() => {
                     last = format!("{} (is `parc serve` running there? set --server or client.server)", describe_reqwest(&e))
