@@ -214,11 +214,64 @@ pub async fn run(a: ImagingBenchArgs) -> anyhow::Result<ExitCode> {
         100.0 * delta_b.summary.bytes_received as f64 / full_b.summary.bytes_received as f64,
         human(full_b.summary.bytes_received)
     );
+    tls_against_plain(&a, w, &img_a, runs).await?;
     partclone(&a, w).await?;
     if !a.keep {
         std::fs::remove_dir_all(w)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One capture and restore of `img` through a fresh `parc serve` (`args`
+/// added), with the first admin's token: the seconds of each.
+async fn through_server(parc: &Path, dir: &Path, img: &Path, level: i32, args: &[&str]) -> anyhow::Result<(f64, f64)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let server = kit::Server::start_with(parc, dir, args).map_err(anyhow::Error::msg)?;
+    let trust = match server.said("tls: ") {
+        Some(line) => parc_tls::Trust::Pinned(line.rsplit(' ').next().unwrap_or_default().parse()?),
+        None => parc_tls::Trust::System,
+    };
+    let http = parc_imaging::HttpRemote::with_trust(&server.url, &trust)?.bearer(Some(kit::ADMIN_TOKEN));
+    let mut o = CaptureOptions::new("A");
+    o.level = level;
+    o.raw = true;
+    let cap = parc_imaging::capture(img, &http, &o, &NoProgress).await?;
+    let target = dir.with_extension("restored");
+    let _ = std::fs::remove_file(&target);
+    let rest = parc_imaging::restore("A", &target, &http, &RestoreOptions::default(), &NoProgress).await?;
+    if !kit::same_content(img, &target) {
+        bail!("restored image differs from the source ({})", server.url);
+    }
+    drop(server);
+    std::fs::remove_file(&target)?;
+    std::fs::remove_dir_all(dir)?;
+    Ok((cap.summary.seconds, rest.summary.seconds))
+}
+
+/// Chunk transfers over HTTPS (rustls, a pinned self-signed certificate)
+/// against plain HTTP, both with token authentication, which cannot be
+/// turned off; runs alternate.
+async fn tls_against_plain(a: &ImagingBenchArgs, w: &Path, img: &Path, runs: usize) -> anyhow::Result<()> {
+    let parc = crate::parc_binary(a.parc.as_deref())?;
+    let (mut pc, mut pr, mut tc, mut tr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (c, r) = through_server(&parc, &w.join("plain"), img, a.level, &[]).await?;
+        pc.push(Duration::from_secs_f64(c));
+        pr.push(Duration::from_secs_f64(r));
+        let (c, r) = through_server(&parc, &w.join("tls"), img, a.level, &["--tls", "self-signed"]).await?;
+        tc.push(Duration::from_secs_f64(c));
+        tr.push(Duration::from_secs_f64(r));
+    }
+    let (cr, rr) = (ratio(&pc, &tc), ratio(&pr, &tr));
+    let size = std::fs::metadata(img)?.len();
+    println!("through parc serve on loopback, token auth on both; median of {runs} alternating runs:");
+    println!("{:<44} {:>10} {:>12}", "", "seconds", "MB/s");
+    for (what, d) in [("capture --server http://", median(pc)), ("capture --server https:// (TLS)", median(tc)), ("restore --server http://", median(pr)), ("restore --server https:// (TLS)", median(tr))] {
+        println!("{:<44} {:>10.2} {:>12.0}", what, d.as_secs_f64(), mbps(size, d));
+    }
+    println!("capture throughput ratio https/http: {:.2}x (range {:.2}-{:.2})", cr.0, cr.1, cr.2);
+    println!("restore throughput ratio https/http: {:.2}x (range {:.2}-{:.2})", rr.0, rr.1, rr.2);
+    Ok(())
 }
 
 /// Filesystem-aware imaging against the pipeline FOG and Clonezilla use:

@@ -152,7 +152,10 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
     let reports = ReportServer::start(Some(&lab.srv_ns), SocketAddr::from((SRV_ADDR, REPORT_PORT)), &www).unwrap();
     let opts = GoldenOptions::new(&format!("http://{SRV_ADDR}:{REPORT_PORT}/disk-report"));
     let logs = tmp.path().join("parc");
-    let mut parc = Parc::start(&lab, &data, &logs, "console=ttyS0 panic=-1");
+    // The agent talks HTTPS to the API, pinning the certificate parc.fp= names;
+    // firmware and iPXE fetch over plain HTTP on the next port.
+    let mut parc = Parc::start_with(&lab, &data, &logs, "console=ttyS0 panic=-1", &["--tls", "self-signed"]);
+    assert!(parc.url.starts_with("https://") && parc.fingerprint.is_some(), "{}", parc.stdout());
     let pubkey = std::fs::read_to_string(data.join("ssh/parc_ed25519.pub")).unwrap().trim().to_string();
     assert!(data.join("boot-assets").join(parc_pxe::netenv::LOCAL_BOOT_EFI).is_file(), "parc env build made the UEFI local-boot loader");
     let esp_content = tmp.path().join("hello.txt");
@@ -178,6 +181,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         let id_a = t[0]["id"].as_i64().unwrap();
         let mut vm = Vm::start(&lab, &VmConfig::new(fw, &mac_a, &uuid_a).with_disk(&disk_a.path), &tmp.path().join(format!("vm-a-{name}"))).unwrap();
         let seen = run_task_boot(&mut vm, &format!("{name}: capture"), &parc);
+        assert!(vm.serial_log().contains(&format!("parc agent: server {}, action capture", parc.url)), "the agent works over HTTPS: {}", vm.serial_tail(30));
         drop(vm);
         let ta = task_json(&parc, &lab, id_a);
         assert_eq!(ta["state"], "succeeded", "{ta:#}");
@@ -240,7 +244,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         }
         // 3. One file of golden changes; re-imaging B is a delta.
         disk_a.write_root_file("/etc/motd", b"golden, second edition\n", 0o644, 0, 0).unwrap();
-        ns_capture(&lab, &disk_a.path, &image);
+        ns_capture(&parc, &lab, &disk_a.path, &image);
         let shown = parc.json(&lab, &["image", "show", &image]);
         let data_bytes = shown["image"]["data_bytes"].as_u64().unwrap_or_else(|| panic!("{shown:#}"));
         let t = parc.json(&lab, &["task", "restore", &host_b, "--image", &image, "--hooks", "hostname=lab-b,ssh-key=parc"]);
@@ -275,7 +279,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
         }
         assert!(vm.serial_log().contains("parc agent: FAILED"), "{}", vm.serial_tail(40));
         drop(vm);
-        parc = Parc::start(&lab, &data, &logs, "console=ttyS0 panic=-1");
+        parc = Parc::start_with(&lab, &data, &logs, "console=ttyS0 panic=-1", &["--tls", "self-signed"]);
         let mut vm = Vm::start(&lab, &VmConfig::new(fw, &mac_b, &uuid_b).with_disk(&disk_b), &tmp.path().join("vm-b-resume")).unwrap();
         run_task_boot(&mut vm, "resumed restore", &parc);
         drop(vm);
@@ -287,11 +291,7 @@ fn capture_restore_hooks_and_local_boot_bios_uefi_and_uefi_pxe() {
 
         // 4b. A task for an image that does not exist is refused when given,
         // and nothing is left for the machine's next boot.
-        let o = parc_testkit::netlab::ns_command(&lab.srv_ns, PARC)
-            .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
-            .args(["task", "restore", &host_b, "--image", "no-such-image", "--server", &format!("http://{SRV_ADDR}:{}", crate::PORT)])
-            .output()
-            .unwrap();
+        let o = parc.command(&lab, &["task", "restore", &host_b, "--image", "no-such-image"]).output().unwrap();
         assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("image \"no-such-image\" does not exist"), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(parc.json(&lab, &["task", "list", "--host", &host_b]).as_array().unwrap().is_empty());
     }
@@ -323,14 +323,8 @@ fn check_grown_and_esp_file(disk: &Path, size: u64, content: &Path) {
 }
 
 /// `parc image capture` of a disk file, run where the server is reachable.
-fn ns_capture(lab: &Lab, disk: &Path, image: &str) {
-    let o = parc_testkit::netlab::ns_command(&lab.srv_ns, PARC)
-        .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
-        .args(["image", "capture"])
-        .arg(disk)
-        .args(["--name", image, "--replace", "--server", &format!("http://{SRV_ADDR}:{}", crate::PORT)])
-        .output()
-        .unwrap();
+fn ns_capture(parc: &Parc, lab: &Lab, disk: &Path, image: &str) {
+    let o = parc.command(lab, &["image", "capture", disk.to_str().unwrap(), "--name", image, "--replace"]).output().unwrap();
     assert!(o.status.success(), "capture: {}", String::from_utf8_lossy(&o.stderr));
 }
 

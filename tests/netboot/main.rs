@@ -62,12 +62,21 @@ pub struct Parc {
     child: NsChild,
     out: PathBuf,
     log: PathBuf,
+    /// The API's URL.
+    pub url: String,
+    /// With TLS: the certificate's SHA-256, as `parc serve` printed it.
+    pub fingerprint: Option<String>,
 }
 
 impl Parc {
     /// Starts it on `data`, logs in `dir`, with `env_args` for the kernels
     /// it boots, and waits until proxyDHCP and TFTP run.
     pub fn start(lab: &Lab, data: &Path, dir: &Path, env_args: &str) -> Self {
+        Self::start_with(lab, data, dir, env_args, &[])
+    }
+
+    /// The same with more `parc serve` arguments (`--tls self-signed`).
+    pub fn start_with(lab: &Lab, data: &Path, dir: &Path, env_args: &str, args: &[&str]) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let (out, log) = (dir.join(format!("parc{n}.out")), dir.join(format!("parc{n}.log")));
@@ -75,6 +84,7 @@ impl Parc {
             ns_command(&lab.srv_ns, PARC)
                 .args(["serve", "--listen", &format!("{SRV_ADDR}:{PORT}"), "--pxe", "eth0", "--data-dir"])
                 .arg(data)
+                .args(args)
                 .env("PARC_PXE__ENV_ARGS", env_args)
                 .env("PARC_INITIAL_ADMIN_TOKEN", parc_testkit::ADMIN_TOKEN)
                 .env("PARC_LOG", "info")
@@ -83,13 +93,26 @@ impl Parc {
                 .stdin(Stdio::null()),
         )
         .unwrap();
-        let parc = Parc { child, out, log };
+        let mut parc = Parc { child, out, log, url: String::new(), fingerprint: None };
         let t0 = Instant::now();
         while !(parc.stdout().contains("proxyDHCP: answering") && parc.stdout().contains("tftp: serving")) {
             assert!(t0.elapsed() < Duration::from_secs(20), "parc serve did not start its boot services:\n{}\n{}", parc.stdout(), parc.stderr());
             std::thread::sleep(Duration::from_millis(100));
         }
+        let out = parc.stdout();
+        parc.url = out.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")).expect("parc serve names its URL").to_string();
+        parc.fingerprint = out.lines().find(|l| l.starts_with("tls: ")).and_then(|l| l.rsplit(' ').next()).map(str::to_string);
         parc
+    }
+
+    /// A parc client command, trusting the server's certificate if it has one.
+    pub fn command(&self, lab: &Lab, args: &[&str]) -> std::process::Command {
+        let mut c = ns_command(&lab.srv_ns, PARC);
+        c.env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN).args(args).args(["--server", &self.url]);
+        if let Some(fp) = &self.fingerprint {
+            c.env("PARC_FINGERPRINT", fp);
+        }
+        c
     }
 
     /// Stops the server at once, as a crash or a power cut would.
@@ -109,7 +132,7 @@ impl Parc {
 
     /// A parc client command against this server, run in its namespace.
     pub fn client(&self, lab: &Lab, args: &[&str]) -> String {
-        let o = ns_command(&lab.srv_ns, PARC).env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN).args(args).args(["--server", &format!("http://{SRV_ADDR}:{PORT}")]).output().unwrap();
+        let o = self.command(lab, args).output().unwrap();
         assert!(o.status.success(), "parc {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
@@ -123,11 +146,7 @@ impl Parc {
 
     /// `parc host show MAC --json`, or None when parc does not know it.
     pub fn host(&self, lab: &Lab, mac: &str) -> Option<serde_json::Value> {
-        let out = ns_command(&lab.srv_ns, PARC)
-            .env("PARC_TOKEN", parc_testkit::ADMIN_TOKEN)
-            .args(["host", "show", mac, "--json", "--server", &format!("http://{SRV_ADDR}:{PORT}")])
-            .output()
-            .unwrap();
+        let out = self.command(lab, &["host", "show", mac, "--json"]).output().unwrap();
         out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
     }
 }

@@ -5,15 +5,15 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use parc_access::{AuditEntry, AuditFilter, Entity, NewEntry, Outcome, Permission, Role, TokenInfo, User};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{with_before, Principal};
 use crate::error::ApiError;
+use crate::table::Table;
 use crate::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -22,19 +22,25 @@ type ApiResult<T> = Result<T, ApiError>;
 const LOGIN_TOKEN_DAYS: i64 = 30;
 
 /// Routes under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/whoami", get(whoami))
-        .route("/tokens", get(my_tokens).post(create_token))
-        .route("/tokens/{id}", delete(revoke_token))
-        .route("/users", get(users).post(add_user))
-        .route("/users/{name}", get(user).delete(remove_user))
-        .route("/users/{name}/password", put(set_password))
-        .route("/users/{name}/grants", post(grant).delete(revoke_grant))
-        .route("/roles", get(roles).post(add_role))
-        .route("/entities", get(entities).post(add_entity))
-        .route("/audit", get(audit))
+pub fn routes() -> Table {
+    Table::default()
+        .add(Method::POST, "/login", login)
+        .add(Method::GET, "/whoami", whoami)
+        .add(Method::GET, "/tokens", my_tokens)
+        .add(Method::POST, "/tokens", create_token)
+        .add(Method::DELETE, "/tokens/{id}", revoke_token)
+        .add(Method::GET, "/users", users)
+        .add(Method::POST, "/users", add_user)
+        .add(Method::GET, "/users/{name}", user)
+        .add(Method::DELETE, "/users/{name}", remove_user)
+        .add(Method::PUT, "/users/{name}/password", set_password)
+        .add(Method::POST, "/users/{name}/grants", grant)
+        .add(Method::DELETE, "/users/{name}/grants", revoke_grant)
+        .add(Method::GET, "/roles", roles)
+        .add(Method::POST, "/roles", add_role)
+        .add(Method::GET, "/entities", entities)
+        .add(Method::POST, "/entities", add_entity)
+        .add(Method::GET, "/audit", audit)
 }
 
 fn me(p: &Principal) -> ApiResult<&parc_access::UserPrincipal> {

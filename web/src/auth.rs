@@ -40,10 +40,12 @@ pub struct Rule {
     /// Whether a call is written to the audit log (mutating requests;
     /// not the chunk traffic of an upload, nor agent progress).
     pub audited: bool,
+    /// What it does, in a line (the OpenAPI summary).
+    pub summary: &'static str,
 }
 
-const fn rule(method: &'static str, path: &'static str, need: Need, audited: bool) -> Rule {
-    Rule { method, path, need, audited }
+const fn rule(method: &'static str, path: &'static str, need: Need, audited: bool, summary: &'static str) -> Rule {
+    Rule { method, path, need, audited, summary }
 }
 
 use Need::*;
@@ -52,52 +54,53 @@ use Permission as P;
 /// Every route under `/api/v1`. A route added to the router but not here
 /// answers 403 to everyone; the route-table test checks each entry.
 pub const RULES: &[Rule] = &[
-    rule("POST", "/api/v1/login", Public, false),
-    rule("GET", "/api/v1/whoami", User, false),
-    rule("GET", "/api/v1/tokens", User, false),
-    rule("POST", "/api/v1/tokens", User, true),
-    rule("DELETE", "/api/v1/tokens/{id}", User, true),
-    rule("GET", "/api/v1/users", Perm(P::UserAdmin), false),
-    rule("POST", "/api/v1/users", Perm(P::UserAdmin), true),
-    rule("GET", "/api/v1/users/{name}", Perm(P::UserAdmin), false),
-    rule("DELETE", "/api/v1/users/{name}", Perm(P::UserAdmin), true),
-    rule("PUT", "/api/v1/users/{name}/password", User, true),
-    rule("POST", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true),
-    rule("DELETE", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true),
-    rule("GET", "/api/v1/roles", Perm(P::UserAdmin), false),
-    rule("POST", "/api/v1/roles", Perm(P::UserAdmin), true),
-    rule("GET", "/api/v1/entities", Perm(P::UserAdmin), false),
-    rule("POST", "/api/v1/entities", Perm(P::UserAdmin), true),
-    rule("GET", "/api/v1/audit", Perm(P::AuditRead), false),
-    rule("GET", "/api/v1/images", Perm(P::ImageRead), false),
-    rule("GET", "/api/v1/images/{name}", Perm(P::ImageRead), false),
-    rule("DELETE", "/api/v1/images/{name}", Perm(P::ImageDelete), true),
-    rule("GET", "/api/v1/images/{name}/manifest", Perm(P::ImageRead), false),
-    rule("POST", "/api/v1/uploads", Perm(P::ImageCapture), true),
-    rule("DELETE", "/api/v1/uploads/{upload}", Perm(P::ImageCapture), true),
-    rule("POST", "/api/v1/uploads/{upload}/missing", Perm(P::ImageCapture), false),
-    rule("PUT", "/api/v1/uploads/{upload}/chunks/{chunk}", Perm(P::ImageCapture), false),
-    rule("POST", "/api/v1/uploads/{upload}/commit", Perm(P::ImageCapture), true),
-    rule("GET", "/api/v1/chunks/{chunk}", Perm(P::ImageRead), false),
-    rule("GET", "/api/v1/stats", Perm(P::ImageRead), false),
-    rule("GET", "/api/v1/hosts", Perm(P::HostRead), false),
-    rule("POST", "/api/v1/hosts", Perm(P::HostEdit), true),
-    rule("POST", "/api/v1/hosts/import", Perm(P::HostEdit), true),
-    rule("POST", "/api/v1/hosts/wake", Perm(P::HostWake), true),
-    rule("GET", "/api/v1/hosts/{key}", Perm(P::HostRead), false),
-    rule("PATCH", "/api/v1/hosts/{key}", Perm(P::HostEdit), true),
-    rule("DELETE", "/api/v1/hosts/{key}", Perm(P::HostEdit), true),
+    rule("POST", "/api/v1/login", Public, false, "Sign in with a password; answers a new API token"),
+    rule("GET", "/api/v1/whoami", User, false, "The signed-in user, their grants and permissions"),
+    rule("GET", "/api/v1/tokens", User, false, "The caller's API tokens (never the secrets)"),
+    rule("POST", "/api/v1/tokens", User, true, "Make an API token for the caller; the secret is shown once"),
+    rule("DELETE", "/api/v1/tokens/{id}", User, true, "Revoke one of the caller's tokens (an admin: anyone's)"),
+    rule("GET", "/api/v1/users", Perm(P::UserAdmin), false, "Every account with its grants"),
+    rule("POST", "/api/v1/users", Perm(P::UserAdmin), true, "Add an account, with an optional password and roles"),
+    rule("GET", "/api/v1/users/{name}", Perm(P::UserAdmin), false, "One account"),
+    rule("DELETE", "/api/v1/users/{name}", Perm(P::UserAdmin), true, "Remove an account (not the last admin)"),
+    rule("PUT", "/api/v1/users/{name}/password", User, true, "Set a password: one's own, or anyone's with user.admin"),
+    rule("POST", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true, "Grant a role on an entity"),
+    rule("DELETE", "/api/v1/users/{name}/grants", Perm(P::UserAdmin), true, "Withdraw a role on an entity"),
+    rule("GET", "/api/v1/roles", Perm(P::UserAdmin), false, "Roles and their permissions"),
+    rule("POST", "/api/v1/roles", Perm(P::UserAdmin), true, "Make a custom role"),
+    rule("GET", "/api/v1/entities", Perm(P::UserAdmin), false, "The entity tree"),
+    rule("POST", "/api/v1/entities", Perm(P::UserAdmin), true, "Add an entity (its parent must exist)"),
+    rule("GET", "/api/v1/audit", Perm(P::AuditRead), false, "The audit log, filtered; `?format=csv` for CSV"),
+    rule("GET", "/api/v1/images", Perm(P::ImageRead), false, "Images the caller may read"),
+    rule("GET", "/api/v1/images/{name}", Perm(P::ImageRead), false, "One image's record"),
+    rule("DELETE", "/api/v1/images/{name}", Perm(P::ImageDelete), true, "Delete an image (its chunks go at the next GC)"),
+    rule("GET", "/api/v1/images/{name}/manifest", Perm(P::ImageRead), false, "An image's manifest (layout, extents, chunk ids)"),
+    rule("POST", "/api/v1/uploads", Perm(P::ImageCapture), true, "Begin a capture's upload, reserving the image name"),
+    rule("DELETE", "/api/v1/uploads/{upload}", Perm(P::ImageCapture), true, "Abort an upload, freeing its name"),
+    rule("POST", "/api/v1/uploads/{upload}/missing", Perm(P::ImageCapture), false, "Which of these chunk ids the store lacks"),
+    rule("PUT", "/api/v1/uploads/{upload}/chunks/{chunk}", Perm(P::ImageCapture), false, "Store one compressed chunk (checked against its id)"),
+    rule("POST", "/api/v1/uploads/{upload}/commit", Perm(P::ImageCapture), true, "Commit the manifest: the image appears"),
+    rule("GET", "/api/v1/chunks/{chunk}", Perm(P::ImageRead), false, "One compressed chunk"),
+    rule("GET", "/api/v1/stats", Perm(P::ImageRead), false, "The server's transfer counters"),
+    rule("GET", "/api/v1/hosts", Perm(P::HostRead), false, "Hosts the caller may read, optionally one group's"),
+    rule("POST", "/api/v1/hosts", Perm(P::HostEdit), true, "Register a host"),
+    rule("POST", "/api/v1/hosts/import", Perm(P::HostEdit), true, "Register hosts from CSV"),
+    rule("POST", "/api/v1/hosts/wake", Perm(P::HostWake), true, "Wake hosts with Wake-on-LAN"),
+    rule("GET", "/api/v1/hosts/{key}", Perm(P::HostRead), false, "One host (id, hostname or MAC) with recent events"),
+    rule("PATCH", "/api/v1/hosts/{key}", Perm(P::HostEdit), true, "Change a host"),
+    rule("DELETE", "/api/v1/hosts/{key}", Perm(P::HostEdit), true, "Remove a host"),
     // The registration environment, before the machine has a task: it can
     // only record what it sees of itself (MAC, hardware), never a task.
-    rule("POST", "/api/v1/hosts/{key}/checkin", Public, true),
-    rule("GET", "/api/v1/tasks", Perm(P::TaskRead), false),
-    rule("POST", "/api/v1/tasks", Perm(P::TaskCreate), true),
-    rule("GET", "/api/v1/tasks/{id}", Perm(P::TaskRead), false),
-    rule("POST", "/api/v1/tasks/{id}/cancel", Perm(P::TaskCancel), true),
-    rule("GET", "/api/v1/agent/task", Agent, false),
-    rule("POST", "/api/v1/agent/inventory", Agent, true),
-    rule("POST", "/api/v1/agent/progress", Agent, false),
-    rule("POST", "/api/v1/agent/done", Agent, true),
+    rule("POST", "/api/v1/hosts/{key}/checkin", Public, true, "The registration environment's check-in with its hardware"),
+    rule("GET", "/api/v1/tasks", Perm(P::TaskRead), false, "Tasks the caller may read, filtered"),
+    rule("POST", "/api/v1/tasks", Perm(P::TaskCreate), true, "Schedule capture or restore tasks"),
+    rule("GET", "/api/v1/tasks/{id}", Perm(P::TaskRead), false, "One task with its progress history"),
+    rule("POST", "/api/v1/tasks/{id}/cancel", Perm(P::TaskCancel), true, "Cancel a task"),
+    rule("GET", "/api/v1/openapi.json", Public, false, "This description of the API"),
+    rule("GET", "/api/v1/agent/task", Agent, false, "The netboot agent's task (per-task bearer token)"),
+    rule("POST", "/api/v1/agent/inventory", Agent, true, "The agent's hardware inventory"),
+    rule("POST", "/api/v1/agent/progress", Agent, false, "The agent's progress"),
+    rule("POST", "/api/v1/agent/done", Agent, true, "The agent's outcome"),
 ];
 
 /// The rule for a routed request, if the table has one.

@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::Json;
 use parc_inventory::registry::ImportReport;
 use parc_inventory::{Host, HostDetail, HostEdit, HostSpec, Mac};
 use parc_pxe::wol::{WakeReport, WakeRequest};
@@ -15,6 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::{with_before, Principal, RouteScope};
 use crate::error::ApiError;
+use crate::table::Table;
 use crate::AppState;
 use axum::Extension;
 use parc_access::Permission;
@@ -27,13 +27,16 @@ const MAX_CHECKIN: usize = 64 * 1024;
 const MAX_IMPORT: usize = 32 * 1024 * 1024;
 
 /// Routes under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/hosts", get(list).post(add))
-        .route("/hosts/import", post(import).layer(DefaultBodyLimit::max(MAX_IMPORT)))
-        .route("/hosts/wake", post(wake))
-        .route("/hosts/{key}", get(show).patch(edit).delete(remove))
-        .route("/hosts/{key}/checkin", post(check_in).layer(DefaultBodyLimit::max(MAX_CHECKIN)))
+pub fn routes() -> Table {
+    Table::default()
+        .add(Method::GET, "/hosts", list)
+        .add(Method::POST, "/hosts", add)
+        .add_limited(Method::POST, "/hosts/import", import, Some(MAX_IMPORT))
+        .add(Method::POST, "/hosts/wake", wake)
+        .add(Method::GET, "/hosts/{key}", show)
+        .add(Method::PATCH, "/hosts/{key}", edit)
+        .add(Method::DELETE, "/hosts/{key}", remove)
+        .add_limited(Method::POST, "/hosts/{key}/checkin", check_in, Some(MAX_CHECKIN))
 }
 
 #[derive(Deserialize)]

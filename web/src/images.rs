@@ -2,17 +2,17 @@
 //! commit), image listing and deletion, manifest and chunk downloads.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use parc_imaging::codec::MAX_CHUNK_LEN;
 use parc_imaging::{ChunkId, ImageRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{check, scope_of, with_before, Principal, RouteScope};
 use crate::error::ApiError;
+use crate::table::Table;
 use crate::AppState;
 use axum::Extension;
 use parc_access::Permission;
@@ -25,21 +25,19 @@ const MAX_MANIFEST: usize = 1 << 30;
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Routes under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/images", get(list))
-        .route("/images/{name}", get(show).delete(delete))
-        .route("/images/{name}/manifest", get(manifest))
-        .route("/uploads", post(begin))
-        .route("/uploads/{upload}", axum::routing::delete(abort))
-        .route("/uploads/{upload}/missing", post(missing))
-        .route(
-            "/uploads/{upload}/chunks/{chunk}",
-            put(put_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK_LEN + (MAX_CHUNK_LEN >> 7) + 1024)),
-        )
-        .route("/uploads/{upload}/commit", post(commit).layer(DefaultBodyLimit::max(MAX_MANIFEST)))
-        .route("/chunks/{chunk}", get(chunk))
-        .route("/stats", get(stats))
+pub fn routes() -> Table {
+    Table::default()
+        .add(Method::GET, "/images", list)
+        .add(Method::GET, "/images/{name}", show)
+        .add(Method::DELETE, "/images/{name}", delete)
+        .add(Method::GET, "/images/{name}/manifest", manifest)
+        .add(Method::POST, "/uploads", begin)
+        .add(Method::DELETE, "/uploads/{upload}", abort)
+        .add(Method::POST, "/uploads/{upload}/missing", missing)
+        .add_limited(Method::PUT, "/uploads/{upload}/chunks/{chunk}", put_chunk, Some(MAX_CHUNK_LEN + (MAX_CHUNK_LEN >> 7) + 1024))
+        .add_limited(Method::POST, "/uploads/{upload}/commit", commit, Some(MAX_MANIFEST))
+        .add(Method::GET, "/chunks/{chunk}", chunk)
+        .add(Method::GET, "/stats", stats)
 }
 
 fn parse_chunk(s: &str) -> ApiResult<ChunkId> {

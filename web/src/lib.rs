@@ -20,6 +20,8 @@ pub mod boot;
 pub mod error;
 pub mod hosts;
 pub mod images;
+pub mod openapi;
+pub mod table;
 pub mod tasks;
 
 use std::future::Future;
@@ -51,19 +53,28 @@ pub struct AppState {
     pub audit: parc_access::AuditLog,
 }
 
+/// Where the API is mounted.
+pub const API: &str = "/api/v1";
+
+/// Every API route, under [`API`].
+fn api() -> table::Table {
+    accounts::routes().merge(images::routes()).merge(hosts::routes()).merge(tasks::routes()).merge(openapi::routes())
+}
+
+/// The routes the router serves under [`API`], with their full paths:
+/// read from the table the router is built from.
+pub fn route_table() -> Vec<table::Route> {
+    api().routes().iter().map(|r| table::Route { method: r.method.clone(), path: format!("{API}{}", r.path) }).collect()
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let (api, _) = api().into_parts();
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest(
-            "/api/v1",
-            accounts::routes()
-                .merge(images::routes())
-                .merge(hosts::routes())
-                .merge(tasks::routes())
-                .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard)),
-        )
+        .nest(API, api.layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard)))
         .nest("/boot", boot::routes(&state.boot))
+        .merge(openapi::browser())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -3,15 +3,15 @@
 //! its boot script carried). The rules live in `parc_deploy::orders`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::Json;
 use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, TaskDetail, TaskSummary};
 use parc_deploy::{orders, Progress, Task};
 use serde::Deserialize;
 
 use crate::auth::{check, scope_of, with_before, Principal, RouteScope};
 use crate::error::ApiError;
+use crate::table::Table;
 use crate::AppState;
 use axum::Extension;
 use parc_access::Permission;
@@ -22,15 +22,16 @@ type ApiResult<T> = Result<T, ApiError>;
 const MAX_INVENTORY: usize = 1 << 20;
 
 /// Routes under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tasks", get(list).post(create))
-        .route("/tasks/{id}", get(show))
-        .route("/tasks/{id}/cancel", post(cancel))
-        .route("/agent/task", get(agent_task))
-        .route("/agent/inventory", post(agent_inventory))
-        .route("/agent/progress", post(agent_progress))
-        .route("/agent/done", post(agent_done))
+pub fn routes() -> Table {
+    Table::default()
+        .add(Method::GET, "/tasks", list)
+        .add(Method::POST, "/tasks", create)
+        .add(Method::GET, "/tasks/{id}", show)
+        .add(Method::POST, "/tasks/{id}/cancel", cancel)
+        .add(Method::GET, "/agent/task", agent_task)
+        .add(Method::POST, "/agent/inventory", agent_inventory)
+        .add(Method::POST, "/agent/progress", agent_progress)
+        .add(Method::POST, "/agent/done", agent_done)
 }
 
 /// 404 for an image the caller may not read, worded as for one that does not exist.

@@ -121,6 +121,56 @@ async fn every_route_declares_what_it_needs_and_enforces_it() {
     assert_eq!((viewer_denial.entry.permission.as_deref(), viewer_denial.entry.status, viewer_denial.entry.source.as_str()), (Some("task.create"), 403, "127.0.0.1"));
 }
 
+/// The router's own table and RULES hold the same routes, each once.
+#[test]
+fn the_route_table_and_the_rules_agree() {
+    use std::collections::BTreeSet;
+    let table = parc_web::route_table();
+    let routed: BTreeSet<(String, String)> = table.iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    assert_eq!(routed.len(), table.len(), "a route added twice");
+    let ruled: BTreeSet<(String, String)> = RULES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    assert_eq!(ruled.len(), RULES.len(), "a rule listed twice");
+    assert_eq!(routed.difference(&ruled).collect::<Vec<_>>(), Vec::<&(String, String)>::new(), "routed without a rule (refused to all)");
+    assert_eq!(ruled.difference(&routed).collect::<Vec<_>>(), Vec::<&(String, String)>::new(), "a rule for no route");
+}
+
+/// The OpenAPI document, fetched as a client would, describes exactly the
+/// routed table, each operation with the permission its rule names; and
+/// Swagger UI is served from the binary.
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_its_permission() {
+    let f = fixture().await;
+    let (status, body) = call(&f.state, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let mut described = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let rule = RULES.iter().find(|r| r.path == path && r.method.eq_ignore_ascii_case(method)).unwrap_or_else(|| panic!("{method} {path} is described but has no rule"));
+            let want = match rule.need {
+                Need::Public => "public".to_string(),
+                Need::Agent => "agent".into(),
+                Need::User => "user".into(),
+                Need::Perm(p) => p.as_str().into(),
+            };
+            assert_eq!(op["x-permission"], want.as_str(), "{method} {path}");
+            assert_eq!(op["summary"], rule.summary, "{method} {path}");
+            let params: Vec<&str> = op["parameters"].as_array().map(|a| a.iter().map(|p| p["name"].as_str().unwrap()).collect()).unwrap_or_default();
+            for seg in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+                assert!(params.contains(&seg), "{method} {path} documents its {seg} parameter");
+            }
+            described += 1;
+        }
+    }
+    assert_eq!(described, parc_web::route_table().len(), "every routed API route is described, once");
+    let (status, page) = call(&f.state, "GET", "/api/docs/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("swagger-ui"), "{page}");
+    let (status, config) = call(&f.state, "GET", "/api/docs/swagger-initializer.js", None).await;
+    assert!(status == StatusCode::OK && config.contains("/api/v1/openapi.json"), "{status} {config}");
+}
+
 #[tokio::test]
 async fn a_route_missing_from_the_table_is_refused_to_everyone() {
     let f = fixture().await;
