@@ -10,6 +10,7 @@ use axum::Json;
 use axum::Router;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Required, ResponseBuilder};
 
@@ -69,7 +70,8 @@ fn build() -> OpenApi {
             .response("200", ResponseBuilder::new().description("Done; the answer is JSON.").build())
             .response("400", ResponseBuilder::new().description("The request is malformed: `{\"error\": \"…\"}` says how.").build());
         for param in route.path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
-            op = op.parameter(ParameterBuilder::new().name(param).parameter_in(ParameterIn::Path).required(Required::True).build());
+            let text = ObjectBuilder::new().schema_type(Type::String).build();
+            op = op.parameter(ParameterBuilder::new().name(param).parameter_in(ParameterIn::Path).required(Required::True).schema(Some(text)).build());
         }
         if rule.need != Need::Public {
             op = op
