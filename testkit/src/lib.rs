@@ -10,6 +10,7 @@
 //! over HTTP), [`report`] (an HTTP file server that records POSTs),
 //! [`golden`] (bootable BIOS/UEFI disks whose OS reports what it finds on disk).
 
+pub mod browser;
 pub mod golden;
 pub mod initramfs;
 pub mod netlab;

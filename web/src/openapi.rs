@@ -28,7 +28,8 @@ pub fn routes() -> Table {
 
 /// Swagger UI over [`document`].
 pub fn browser() -> Router<AppState> {
-    Router::from(utoipa_swagger_ui::SwaggerUi::new(BROWSER).config(utoipa_swagger_ui::Config::from(format!("{}/openapi.json", crate::API))))
+    let config = utoipa_swagger_ui::Config::from(format!("{}/openapi.json", crate::API)).show_extensions(true);
+    Router::from(utoipa_swagger_ui::SwaggerUi::new(BROWSER).config(config))
 }
 
 /// The description, made once.

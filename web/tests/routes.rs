@@ -157,7 +157,7 @@ async fn the_openapi_document_describes_every_route_and_its_permission() {
             assert_eq!(op["x-permission"], want.as_str(), "{method} {path}");
             assert_eq!(op["summary"], rule.summary, "{method} {path}");
             let params: Vec<&str> = op["parameters"].as_array().map(|a| a.iter().map(|p| p["name"].as_str().unwrap()).collect()).unwrap_or_default();
-            assert!(op["parameters"].as_array().map_or(true, |a| a.iter().all(|p| p["in"] == "path" && p["schema"]["type"] == "string")), "{method} {path}: {}", op["parameters"]);
+            assert!(op["parameters"].as_array().is_none_or(|a| a.iter().all(|p| p["in"] == "path" && p["schema"]["type"] == "string")), "{method} {path}: {}", op["parameters"]);
             for seg in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
                 assert!(params.contains(&seg), "{method} {path} documents its {seg} parameter");
             }
