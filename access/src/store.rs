@@ -39,6 +39,8 @@ pub enum AuthMethod {
     Token,
     /// A netboot environment's per-task token.
     Agent,
+    /// The web console's session cookie.
+    Session,
 }
 
 impl AuthMethod {
@@ -48,6 +50,7 @@ impl AuthMethod {
             AuthMethod::Password => "password",
             AuthMethod::Token => "token",
             AuthMethod::Agent => "agent",
+            AuthMethod::Session => "session",
         }
     }
 }

@@ -218,61 +218,116 @@ async fn identify(s: &AppState, token: &str) -> Option<Principal> {
 /// Largest request body copied into the audit log.
 const MAX_AUDITED_BODY: usize = 64 * 1024;
 
-/// The middleware: authenticate, authorise, run, audit.
-pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(matched) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
-        return next.run(req).await; // unrouted: a plain 404 reveals nothing
-    };
-    let method = req.method().clone();
-    let source = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
-    // Inside `/api/v1` the URI has lost its prefix; the original keeps it.
-    let object = req.extensions().get::<axum::extract::OriginalUri>().map_or_else(|| req.uri().path().to_string(), |u| u.0.path().to_string());
-    let Some(rule) = rule_for(&method, &matched) else {
-        tracing::error!(%method, path = %matched, "route has no rule in web::auth::RULES: refused");
-        return ApiError::new(StatusCode::FORBIDDEN, format!("{method} {matched} declares no permission; refused")).into_response();
-    };
-    // Public routes never look at credentials.
-    let principal = match bearer(&req).filter(|_| rule.need != Public) {
-        Some(t) => identify(&s, &t).await,
-        None => Some(Principal::Anonymous),
-    };
-    let entry = |p: &Principal, outcome: Outcome, status: StatusCode, detail: Option<String>| NewEntry {
-        actor: p.actor(),
-        auth: p.auth().to_string(),
-        source: source.clone(),
-        action: format!("{method} {matched}"),
-        permission: match rule.need {
-            Perm(p) => Some(p.as_str().to_string()),
-            _ => None,
-        },
-        entity: matches!(rule.need, Perm(_)).then(|| "/".to_string()),
-        object: object.clone(),
-        outcome,
-        status: status.as_u16(),
-        detail,
-    };
-    let deny = |p: &Principal, status: StatusCode, message: String| {
-        let e = entry(p, Outcome::Denied, status, Some(message.clone()));
-        let log = s.audit.clone();
-        async move {
-            if let Err(err) = log.append(&e).await {
-                tracing::error!(error = %err, "writing the audit log");
-            }
-            ApiError::new(status, message).into_response()
+/// One routed request, as the audit log names it.
+pub(crate) struct Call {
+    method: Method,
+    /// The path as routed, with `{param}`s.
+    pub(crate) matched: String,
+    source: String,
+    /// The path as requested.
+    pub(crate) object: String,
+}
+
+impl Call {
+    /// `None` for an unrouted request (a plain 404 reveals nothing).
+    pub(crate) fn of(req: &Request) -> Option<Self> {
+        let matched = req.extensions().get::<MatchedPath>()?.as_str().to_string();
+        let source = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+        // Inside `/api/v1` the URI has lost its prefix; the original keeps it.
+        let object = req.extensions().get::<axum::extract::OriginalUri>().map_or_else(|| req.uri().path().to_string(), |u| u.0.path().to_string());
+        Some(Self { method: req.method().clone(), matched, source, object })
+    }
+
+    /// The rule for this call; `None` when the route declares none.
+    pub(crate) fn rule(&self) -> Option<&'static Rule> {
+        let rule = rule_for(&self.method, &self.matched);
+        if rule.is_none() {
+            tracing::error!(method = %self.method, path = %self.matched, "route has no rule in web::auth::RULES: refused");
         }
-    };
-    let mut route_scope = None;
-    let principal = match (principal, rule.need) {
-        (_, Public) => Principal::Anonymous,
+        rule
+    }
+
+    fn entry(&self, rule: &Rule, p: &Principal, outcome: Outcome, status: StatusCode, detail: Option<String>) -> NewEntry {
+        NewEntry {
+            actor: p.actor(),
+            auth: p.auth().to_string(),
+            source: self.source.clone(),
+            action: format!("{} {}", self.method, self.matched),
+            permission: match rule.need {
+                Perm(p) => Some(p.as_str().to_string()),
+                _ => None,
+            },
+            entity: matches!(rule.need, Perm(_)).then(|| "/".to_string()),
+            object: self.object.clone(),
+            outcome,
+            status: status.as_u16(),
+            detail,
+        }
+    }
+
+    /// Writes the denial to the audit log.
+    pub(crate) async fn denied(&self, s: &AppState, rule: &Rule, d: &Denial) {
+        if let Err(err) = s.audit.append(&self.entry(rule, &d.who, Outcome::Denied, d.status, Some(d.message.clone()))).await {
+            tracing::error!(error = %err, "writing the audit log");
+        }
+    }
+
+    /// Runs the handler as `principal` with `scope`, and audits the call
+    /// when the rule says so.
+    pub(crate) async fn run(self, s: &AppState, rule: &Rule, principal: Principal, scope: Option<RouteScope>, req: Request, next: Next) -> Response {
+        let audited = rule.audited && self.method != Method::GET;
+        let (mut req, detail) = if audited { body_detail(req).await } else { (req, None) };
+        req.extensions_mut().insert(principal.clone());
+        if let Some(scope) = scope {
+            req.extensions_mut().insert(scope);
+        }
+        let resp = next.run(req).await;
+        if !audited {
+            return resp;
+        }
+        let status = resp.status();
+        // A console form answers with a redirect when it succeeds.
+        let outcome = if status.is_success() || status.is_redirection() { Outcome::Ok } else { Outcome::Failed };
+        let before = resp.extensions().get::<Before>().map(|b| b.0.clone());
+        let (resp, after) = answer_detail(resp).await;
+        let detail = if before.is_none() && after.is_none() {
+            detail
+        } else {
+            let request = detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
+            let all = serde_json::json!({ "request": request, "before": before, "after": after });
+            Some(parc_access::audit::redact(all).to_string())
+        };
+        if let Err(e) = s.audit.append(&self.entry(rule, &principal, outcome, status, detail)).await {
+            tracing::error!(error = %e, "writing the audit log");
+        }
+        resp
+    }
+}
+
+/// A refusal: who was refused, the status and why.
+pub(crate) struct Denial {
+    /// Who asked.
+    pub(crate) who: Principal,
+    /// 401 (who are you?) or 403.
+    pub(crate) status: StatusCode,
+    /// Why, and what to do.
+    pub(crate) message: String,
+}
+
+/// Whether `principal` (`None`: credentials that prove nothing) may call
+/// `rule`'s route: who the handler sees, and where the route's permission holds.
+/// `expired` and `sign_in` say what to do, in the caller's terms (CLI or browser).
+pub(crate) async fn authorize(s: &AppState, rule: &Rule, principal: Option<Principal>, expired: &str, sign_in: &str) -> Result<(Principal, Option<RouteScope>), Denial> {
+    let deny = |who: Principal, status: StatusCode, message: String| Err(Denial { who, status, message });
+    match (principal, rule.need) {
+        (_, Public) => Ok((Principal::Anonymous, None)),
         // The agent routes check their task token themselves.
-        (Some(p), Agent) => p,
-        (None, Agent) => Principal::Anonymous,
-        (None, _) => return deny(&Principal::Anonymous, StatusCode::UNAUTHORIZED, "the API token is unknown, expired or revoked (`parc login` gets a new one)".into()).await,
-        (Some(Principal::Anonymous), _) => {
-            return deny(&Principal::Anonymous, StatusCode::UNAUTHORIZED, "sign in: `parc login --server URL` (or send `Authorization: Bearer TOKEN`)".into()).await
-        }
-        (Some(p @ Principal::User(..)), User) => p,
-        (Some(p @ Principal::Agent { .. }), User) => return deny(&p, StatusCode::FORBIDDEN, "a task token cannot do this".into()).await,
+        (Some(p), Agent) => Ok((p, None)),
+        (None, Agent) => Ok((Principal::Anonymous, None)),
+        (None, _) => deny(Principal::Anonymous, StatusCode::UNAUTHORIZED, expired.to_string()),
+        (Some(Principal::Anonymous), _) => deny(Principal::Anonymous, StatusCode::UNAUTHORIZED, sign_in.to_string()),
+        (Some(p @ Principal::User(..)), User) => Ok((p, None)),
+        (Some(p @ Principal::Agent { .. }), User) => deny(p, StatusCode::FORBIDDEN, "a task token cannot do this".into()),
         (Some(p), Perm(perm)) => {
             let scope = match &p {
                 Principal::User(u, _) => s.access.scope(u.id, perm).await.unwrap_or_else(|e| {
@@ -286,38 +341,35 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
             // count only when held on the root.
             let global = matches!(perm, P::UserAdmin | P::AuditRead);
             if scope.is_empty() || (global && !scope.contains(parc_access::ROOT_ENTITY)) {
-                return deny(&p, StatusCode::FORBIDDEN, format!("{} lacks the permission {perm}{} (ask an administrator for a role that has it)", p.actor(), if global { " on /" } else { "" })).await;
+                let message = format!("{} lacks the permission {perm}{} (ask an administrator for a role that has it)", p.actor(), if global { " on /" } else { "" });
+                return deny(p, StatusCode::FORBIDDEN, message);
             }
-            route_scope = Some(RouteScope(scope));
-            p
+            Ok((p, Some(RouteScope(scope))))
         }
+    }
+}
+
+/// The API's middleware: authenticate (a bearer token), authorise, run, audit.
+pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(call) = Call::of(&req) else {
+        return next.run(req).await;
     };
-    let audited = rule.audited && method != Method::GET;
-    let (req, detail) = if audited { body_detail(req).await } else { (req, None) };
-    let mut req = req;
-    req.extensions_mut().insert(principal.clone());
-    if let Some(scope) = route_scope {
-        req.extensions_mut().insert(scope);
-    }
-    let resp = next.run(req).await;
-    if !audited {
-        return resp;
-    }
-    let status = resp.status();
-    let outcome = if status.is_success() { Outcome::Ok } else { Outcome::Failed };
-    let before = resp.extensions().get::<Before>().map(|b| b.0.clone());
-    let (resp, after) = answer_detail(resp).await;
-    let detail = if before.is_none() && after.is_none() {
-        detail
-    } else {
-        let request = detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
-        let all = serde_json::json!({ "request": request, "before": before, "after": after });
-        Some(parc_access::audit::redact(all).to_string())
+    let Some(rule) = call.rule() else {
+        return ApiError::new(StatusCode::FORBIDDEN, format!("{} {} declares no permission; refused", call.method, call.matched)).into_response();
     };
-    if let Err(e) = s.audit.append(&entry(&principal, outcome, status, detail)).await {
-        tracing::error!(error = %e, "writing the audit log");
+    // Public routes never look at credentials.
+    let principal = match bearer(&req).filter(|_| rule.need != Public) {
+        Some(t) => identify(&s, &t).await,
+        None => Some(Principal::Anonymous),
+    };
+    let expired = "the API token is unknown, expired or revoked (`parc login` gets a new one)";
+    match authorize(&s, rule, principal, expired, "sign in: `parc login --server URL` (or send `Authorization: Bearer TOKEN`)").await {
+        Ok((p, scope)) => call.run(&s, rule, p, scope, req, next).await,
+        Err(d) => {
+            call.denied(&s, rule, &d).await;
+            ApiError::new(d.status, d.message).into_response()
+        }
     }
-    resp
 }
 
 /// The answer with its body read back in, and the body as JSON (small JSON
