@@ -160,6 +160,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         wol,
         access,
         audit,
+        secure_cookies: tls.is_some(),
     };
     let stop = shutdown.clone();
     tokio::spawn(async move {

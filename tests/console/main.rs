@@ -22,7 +22,7 @@ fn swagger_ui_lists_every_api_route_with_the_permission_it_needs() {
     }
     let dir = tempfile::tempdir().unwrap();
     let server = kit::Server::start(&parc_bin(), &dir.path().join("data")).unwrap();
-    let routed: BTreeSet<(String, String)> = parc_web::route_table().into_iter().map(|r| (r.method, r.path)).collect();
+    let routed: BTreeSet<(String, String)> = parc_web::route_table().into_iter().filter(|r| r.path.starts_with("/api/v1/")).map(|r| (r.method, r.path)).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let b = Browser::start().await.unwrap();
@@ -56,4 +56,105 @@ fn swagger_ui_lists_every_api_route_with_the_permission_it_needs() {
         assert!(text.contains("host.edit"), "{text}");
         b.close().await;
     });
+}
+
+/// `parc ARGS --server URL` as the first admin, with `stdin`; its stdout.
+fn admin(server: &kit::Server, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut c = kit::parc_command(parc_bin())
+        .args(args)
+        .args(["--server", &server.url])
+        .env("PARC_TOKEN", kit::ADMIN_TOKEN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "parc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text of the first element `css` selects, waiting up to 10 s for it.
+async fn text_of(b: &Browser, css: &'static str) -> String {
+    b.wait_for(Duration::from_secs(10), |c| async move { c.find(Locator::Css(css)).await.ok()?.text().await.ok() }).await.unwrap_or_else(|| panic!("no {css} on the page"))
+}
+
+/// Signs in through the form.
+async fn sign_in(b: &Browser, user: &str, password: &str) {
+    let c = &b.client;
+    let u = c.find(Locator::Id("user")).await.unwrap();
+    u.clear().await.unwrap();
+    u.send_keys(user).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// A technician signs in through the console: a signed-out visit is sent
+/// to the sign-in page, a wrong password is told so, the dashboard counts
+/// only the technician's entity, the session cookie is HttpOnly and
+/// SameSite=Strict, a cross-site form post is refused, and signing out
+/// ends the session on the server.
+#[test]
+fn a_technician_signs_in_sees_only_their_entity_and_signs_out() {
+    if !kit::prerequisite("browser tests", kit::browser::available()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = kit::Server::start(&parc_bin(), &dir.path().join("data")).unwrap();
+    admin(&server, &["entity", "add", "/Site A"], "");
+    admin(&server, &["entity", "add", "/Site B"], "");
+    for (name, mac, entity) in [("a-1", "52:54:00:00:c0:01", "/Site A"), ("a-2", "52:54:00:00:c0:02", "/Site A"), ("b-1", "52:54:00:00:c0:03", "/Site B")] {
+        admin(&server, &["host", "add", "--hostname", name, "--mac", mac, "--entity", entity], "");
+    }
+    admin(&server, &["user", "add", "tech", "--role", "technician@/Site A", "--password-stdin"], "tech-pass-1\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = Browser::start().await.unwrap();
+        let c = &b.client;
+        c.goto(&format!("{}/", server.url)).await.unwrap();
+        let url = c.current_url().await.unwrap();
+        assert_eq!((url.path(), url.query()), ("/login", Some("next=/")), "a signed-out visit goes to the sign-in page");
+
+        sign_in(&b, "tech", "wrong").await;
+        assert!(text_of(&b, ".error").await.contains("wrong user name or password"));
+        sign_in(&b, "tech", "tech-pass-1").await;
+        assert_eq!(text_of(&b, "[data-count=hosts]").await, "2", "the technician counts Site A's hosts only");
+        assert_eq!(c.current_url().await.unwrap().path(), "/");
+        assert!(text_of(&b, ".who").await.contains("tech"));
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-dashboard.png"), png).unwrap();
+
+        let cookie = c.get_named_cookie("parc_session").await.unwrap();
+        assert_eq!((cookie.http_only(), format!("{:?}", cookie.same_site())), (Some(true), "Some(Strict)".to_string()));
+        let token = cookie.value().to_string();
+
+        // A form posted from another site is refused, and the session lives on.
+        let forged = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Origin: http://elsewhere.example", "-H"])
+            .arg(format!("Cookie: parc_session={token}"))
+            .arg(format!("{}/logout", server.url))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&forged.stdout), "403");
+        c.refresh().await.unwrap();
+        assert_eq!(text_of(&b, "[data-count=hosts]").await, "2");
+
+        c.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
+        b.wait_for(Duration::from_secs(10), |c| async move { (c.current_url().await.ok()?.path() == "/login").then_some(()) }).await.expect("signed out to the sign-in page");
+        // The token is revoked on the server, not just forgotten by the browser.
+        let replay = std::process::Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H"]).arg(format!("Authorization: Bearer {token}")).arg(format!("{}/api/v1/whoami", server.url)).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&replay.stdout), "401");
+        b.close().await;
+    });
+    let audit = admin(&server, &["audit", "list", "--json"], "");
+    let rows: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let actions: Vec<(String, String, String)> = rows.as_array().unwrap().iter().filter(|r| r["actor"] == "tech").map(|r| (r["action"].as_str().unwrap().to_string(), r["auth"].as_str().unwrap().to_string(), r["outcome"].as_str().unwrap().to_string())).collect();
+    let expect = |a: &str, auth: &str, o: &str| (a.to_string(), auth.to_string(), o.to_string());
+    assert_eq!(
+        actions,
+        vec![expect("POST /login", "password", "denied"), expect("POST /login", "password", "ok"), expect("POST /logout", "session", "denied"), expect("POST /logout", "session", "ok")],
+        "{audit}"
+    );
 }

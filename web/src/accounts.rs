@@ -58,30 +58,37 @@ struct Login {
 
 /// The token a login made (its secret, shown once).
 #[derive(Serialize)]
-struct LoggedIn {
-    user: String,
-    token: String,
+pub(crate) struct LoggedIn {
+    pub(crate) user: String,
+    pub(crate) token: String,
     token_id: i64,
-    expires_at: Option<i64>,
+    pub(crate) expires_at: Option<i64>,
 }
 
 async fn login(State(s): State<AppState>, ConnectInfo(from): ConnectInfo<SocketAddr>, Json(l): Json<Login>) -> ApiResult<Json<LoggedIn>> {
+    let name = l.token_name.clone().unwrap_or_else(|| format!("login from {}", from.ip()));
+    Ok(Json(sign_in(&s, &l.user, &l.password, from, "/api/v1/login", &name).await?))
+}
+
+/// A password login from `from` at `path`, throttled and audited: a new
+/// token named `token_name`, valid [`LOGIN_TOKEN_DAYS`].
+pub(crate) async fn sign_in(s: &AppState, user: &str, password: &str, from: SocketAddr, path: &str, token_name: &str) -> ApiResult<LoggedIn> {
     // The login writes its own audit row: the actor is whoever it claims to be.
     let mut entry = NewEntry {
-        actor: l.user.clone(),
+        actor: user.to_string(),
         auth: "password".into(),
         source: from.ip().to_string(),
-        action: "POST /api/v1/login".into(),
+        action: format!("POST {path}"),
         permission: None,
         entity: None,
-        object: "/api/v1/login".into(),
+        object: path.into(),
         outcome: Outcome::Ok,
         status: 200,
         detail: None,
     };
     let source = from.ip().to_string();
     let now = std::time::Instant::now();
-    let wait = s.access.throttle().wait(&l.user, &source, now);
+    let wait = s.access.throttle().wait(user, &source, now);
     if !wait.is_zero() {
         let message = format!("too many failed logins for this account or from this address; try again in {} s", wait.as_secs().max(1));
         entry.outcome = Outcome::Denied;
@@ -93,16 +100,15 @@ async fn login(State(s): State<AppState>, ConnectInfo(from): ConnectInfo<SocketA
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, message));
     }
     let result = async {
-        let u = s.access.login(&l.user, &l.password).await?;
+        let u = s.access.login(user, password).await?;
         let expires = parc_db::unix_now() + LOGIN_TOKEN_DAYS * 86400;
-        let name = l.token_name.clone().unwrap_or_else(|| format!("login from {}", from.ip()));
-        let (info, token) = s.access.create_token(&u.name, &name, Some(expires)).await?;
+        let (info, token) = s.access.create_token(&u.name, token_name, Some(expires)).await?;
         Ok::<_, parc_access::Error>(LoggedIn { user: u.name, token, token_id: info.id, expires_at: info.expires_at })
     }
     .await;
     match &result {
-        Err(parc_access::Error::BadLogin) => s.access.throttle().failed(&l.user, &source, now),
-        Ok(_) => s.access.throttle().succeeded(&l.user, &source),
+        Err(parc_access::Error::BadLogin) => s.access.throttle().failed(user, &source, now),
+        Ok(_) => s.access.throttle().succeeded(user, &source),
         Err(_) => {}
     }
     if let Err(e) = &result {
@@ -113,7 +119,7 @@ async fn login(State(s): State<AppState>, ConnectInfo(from): ConnectInfo<SocketA
     if let Err(e) = s.audit.append(&entry).await {
         tracing::error!(error = %e, "writing the audit log");
     }
-    Ok(Json(result?))
+    Ok(result?)
 }
 
 /// Who the caller is and what they hold.

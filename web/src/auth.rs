@@ -51,9 +51,18 @@ const fn rule(method: &'static str, path: &'static str, need: Need, audited: boo
 use Need::*;
 use Permission as P;
 
-/// Every route under `/api/v1`. A route added to the router but not here
-/// answers 403 to everyone; the route-table test checks each entry.
+/// Every route under `/api/v1` and every console page. A route added to
+/// the router but not here answers 403 to everyone; the route-table test
+/// checks each entry.
 pub const RULES: &[Rule] = &[
+    // The console's pages (session cookie; signed-out visitors are sent to /login).
+    rule("GET", "/", User, false, "The dashboard: hosts, tasks and images the user may see, counted"),
+    rule("GET", "/login", Public, false, "The sign-in page"),
+    // The sign-in writes its own audit row (the actor is whoever it claims to be).
+    rule("POST", "/login", Public, false, "Sign in: a session cookie holding a new token"),
+    rule("POST", "/logout", User, true, "Sign out: the session's token is revoked"),
+    rule("GET", "/static/console.css", Public, false, "The console's stylesheet"),
+    // The API.
     rule("POST", "/api/v1/login", Public, false, "Sign in with a password; answers a new API token"),
     rule("GET", "/api/v1/whoami", User, false, "The signed-in user, their grants and permissions"),
     rule("GET", "/api/v1/tokens", User, false, "The caller's API tokens (never the secrets)"),

@@ -18,6 +18,16 @@ impl ApiError {
         Self { status, message: message.into() }
     }
 
+    /// Its status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, for a person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A chunk the server already stored turned out bad: that is the
     /// server's fault, not the client's.
     pub fn from_stored(e: Error) -> Self {

@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod boot;
+pub mod console;
 pub mod error;
 pub mod hosts;
 pub mod images;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub access: parc_access::Access,
     /// The audit log.
     pub audit: parc_access::AuditLog,
+    /// Served over TLS: the console's cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// Where the API is mounted.
@@ -61,16 +64,19 @@ fn api() -> table::Table {
     accounts::routes().merge(images::routes()).merge(hosts::routes()).merge(tasks::routes()).merge(openapi::routes())
 }
 
-/// The routes the router serves under [`API`], with their full paths:
-/// read from the table the router is built from.
+/// The routes the router serves under [`API`] and the console's pages,
+/// with their full paths: read from the tables the router is built from.
 pub fn route_table() -> Vec<table::Route> {
-    api().routes().iter().map(|r| table::Route { method: r.method.clone(), path: format!("{API}{}", r.path) }).collect()
+    let api = api().routes().iter().map(|r| table::Route { method: r.method.clone(), path: format!("{API}{}", r.path) }).collect::<Vec<_>>();
+    api.into_iter().chain(console::routes().routes().iter().cloned()).collect()
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().into_parts();
+    let (console, _) = console::routes().into_parts();
     Router::new()
+        .merge(console.layer(axum::middleware::from_fn_with_state(state.clone(), console::guard)))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .nest(API, api.layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard)))
         .nest("/boot", boot::routes(&state.boot))

@@ -51,7 +51,7 @@ fn http_method(m: &str) -> HttpMethod {
 
 fn build() -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for route in crate::route_table() {
+    for route in crate::route_table().into_iter().filter(|r| r.path.starts_with(crate::API)) {
         let method = Method::from_bytes(route.method.as_bytes()).expect("a routed method");
         // A route without a rule is refused to all; the route-table test fails on it.
         let Some(rule) = rule_for(&method, &route.path) else { continue };
