@@ -499,11 +499,20 @@ pub struct HostFields {
 
 #[derive(Subcommand, Debug)]
 pub enum HostCommand {
-    /// List hosts.
+    /// List hosts, or find them.
     List {
         /// Only hosts in this group.
         #[arg(long)]
         group: Option<String>,
+        /// Only hosts matching every word: hostname, MAC fragment, IP, UUID or serial.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Only hosts in this state (new, ready, retired).
+        #[arg(long)]
+        state: Option<parc_inventory::HostState>,
+        /// At most this many (the total is still counted).
+        #[arg(long)]
+        limit: Option<u32>,
         #[command(flatten)]
         at: Location,
         #[command(flatten)]

@@ -148,6 +148,11 @@ impl Scope {
         self.all || self.ids.contains(&id)
     }
 
+    /// The entities inside, for a query's filter; `None`: everywhere.
+    pub fn entities(&self) -> Option<Vec<i64>> {
+        (!self.all).then(|| self.ids.iter().copied().collect())
+    }
+
     /// Nowhere at all.
     pub fn is_empty(&self) -> bool {
         !self.all && self.ids.is_empty()

@@ -17,7 +17,7 @@ use parc_deploy::api::{AgentDone, AgentTask, CreateTasks, HostRemoved, ImageDele
 use parc_deploy::{Progress, Task};
 use parc_inventory::hardware::Hardware;
 use parc_inventory::registry::ImportReport;
-use parc_inventory::{Host, HostDetail, HostEdit, HostSpec};
+use parc_inventory::{Host, HostDetail, HostEdit, HostPage, HostQuery, HostSort, HostSpec};
 use parc_pxe::wol::{WakeReport, WakeRequest};
 pub use parc_tls::{Fingerprint, Trust};
 use reqwest::{Method, StatusCode};
@@ -176,6 +176,11 @@ impl Client {
     /// One call: `body` as JSON (or raw bytes), the answer as `T` (an empty
     /// answer reads as JSON `null`).
     async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Body<'_>) -> Result<T> {
+        Ok(self.call_with_headers(method, path, body).await?.0)
+    }
+
+    /// [`call`](Self::call), with the answer's headers.
+    async fn call_with_headers<T: DeserializeOwned>(&self, method: Method, path: &str, body: Body<'_>) -> Result<(T, reqwest::header::HeaderMap)> {
         let url = self.url(path);
         let repeatable = matches!(method, Method::GET | Method::PUT | Method::DELETE);
         let mut last = String::new();
@@ -208,6 +213,7 @@ impl Client {
                 }
             };
             let status = resp.status();
+            let headers = resp.headers().clone();
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
@@ -220,7 +226,7 @@ impl Client {
             };
             if status.is_success() {
                 let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
-                return serde_json::from_slice(bytes).map_err(|e| Error::Answer { url, cause: e.to_string() });
+                return serde_json::from_slice(bytes).map(|v| (v, headers)).map_err(|e| Error::Answer { url, cause: e.to_string() });
             }
             let message = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -241,6 +247,40 @@ impl Client {
     pub async fn hosts(&self, group: Option<&str>) -> Result<Vec<Host>> {
         let q = group.map(|g| format!("?group={}", seg(g))).unwrap_or_default();
         self.call(Method::GET, &format!("/hosts{q}"), Body::None).await
+    }
+
+    /// The hosts `q` selects (its `entities` are the server's to decide),
+    /// and how many match in all.
+    pub async fn search_hosts(&self, q: &HostQuery) -> Result<HostPage> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(t) = &q.text {
+            params.push(("q", t.clone()));
+        }
+        if let Some(g) = &q.group {
+            params.push(("group", g.clone()));
+        }
+        if let Some(st) = q.state {
+            params.push(("state", st.as_str().to_string()));
+        }
+        if q.sort != HostSort::default() {
+            params.push(("sort", serde_json::to_value(q.sort).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()));
+        }
+        if q.desc {
+            params.push(("desc", "true".into()));
+        }
+        if let Some(a) = q.after {
+            params.push(("after", a.to_string()));
+        }
+        if q.skip > 0 {
+            params.push(("skip", q.skip.to_string()));
+        }
+        if let Some(l) = q.limit {
+            params.push(("limit", l.to_string()));
+        }
+        let query = params.iter().map(|(k, v)| format!("{k}={}", seg(v))).collect::<Vec<_>>().join("&");
+        let (hosts, headers): (Vec<Host>, _) = self.call_with_headers(Method::GET, &format!("/hosts?{query}"), Body::None).await?;
+        let total = headers.get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(hosts.len() as u64);
+        Ok(HostPage { hosts, total })
     }
 
     /// One host (id, hostname or MAC) with its recent events.

@@ -15,8 +15,10 @@ pub mod host;
 pub mod import;
 pub mod mac;
 pub mod registry;
+pub mod search;
 
 pub use error::{CsvProblem, Error, Result};
 pub use host::{Event, Host, HostDetail, HostEdit, HostSpec, HostState, Sighting};
 pub use mac::Mac;
 pub use registry::{migrator, Inventory};
+pub use search::{HostPage, HostQuery, HostSort};

@@ -56,6 +56,21 @@ impl Inventory {
         Ok(out)
     }
 
+    /// The database pool, for the other modules' queries.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The hosts with these ids, in this order.
+    pub(crate) async fn load_all(&self, ids: &[i64]) -> Result<Vec<Host>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(load(&mut conn, *id).await?);
+        }
+        Ok(out)
+    }
+
     /// The host a key names: its id, hostname or one of its MACs.
     pub async fn find(&self, key: &str) -> Result<Host> {
         let mut conn = self.pool.acquire().await?;

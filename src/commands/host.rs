@@ -52,6 +52,14 @@ impl Place {
         })
     }
 
+    /// The hosts `q` finds, and how many match in all.
+    pub(crate) async fn search(&self, q: &parc_inventory::HostQuery) -> anyhow::Result<parc_inventory::HostPage> {
+        Ok(match self {
+            Place::Server(c) => c.search_hosts(q).await?,
+            Place::Local(d) => d.inventory.search(q).await?,
+        })
+    }
+
     async fn detail(&self, key: &str) -> anyhow::Result<parc_inventory::HostDetail> {
         Ok(match self {
             Place::Server(c) => c.host(key).await?,
@@ -126,8 +134,11 @@ fn print_host(h: &Host) {
 
 pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        HostCommand::List { group, at, out } => {
-            let hosts = Place::open(&cfg, &at).await?.list(group.as_deref()).await?;
+        HostCommand::List { group, search, state, limit, at, out } => {
+            let narrowed = search.is_some() || state.is_some() || limit.is_some();
+            let q = parc_inventory::HostQuery { text: search, group, state, limit, ..Default::default() };
+            let page = Place::open(&cfg, &at).await?.search(&q).await?;
+            let hosts = page.hosts;
             if out.json {
                 print_json(&hosts);
             } else if hosts.is_empty() {
@@ -145,6 +156,9 @@ pub async fn run(cfg: Config, cmd: HostCommand) -> anyhow::Result<ExitCode> {
                         h.groups.join(",")
                     );
                 }
+            }
+            if narrowed && !out.json {
+                println!("{} of {} matching hosts", hosts.len(), page.total);
             }
         }
         HostCommand::Show { host, at, out } => {

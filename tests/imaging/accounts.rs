@@ -47,6 +47,12 @@ impl As<'_> {
     }
 }
 
+/// The token `parc login` kept in `home` (the one server there).
+fn saved_token(home: &Path) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(home.join("parc/credentials.json")).unwrap()).unwrap();
+    v["servers"].as_object().unwrap().values().next().unwrap()["token"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn accounts_roles_tokens_and_the_audit_log() {
     let dir = scratch();
@@ -244,6 +250,15 @@ fn a_technician_sees_only_their_entity() {
     assert_eq!(names(tb.ok(&["host", "list", "--json"], None), "hostname"), ["pc-b"]);
     assert_eq!(names(ta.ok(&["host", "list", "--group", "lab", "--json"], None), "hostname"), ["pc-a"]);
     assert_eq!(names(ta.ok(&["image", "list", "--json"], None), "name"), ["img-a"]);
+    // Search and counts: another site's host matches nothing and counts for nothing.
+    assert_eq!(names(ta.ok(&["host", "list", "--search", "pc", "--json"], None), "hostname"), ["pc-a"]);
+    assert_eq!(ta.ok(&["host", "list", "--search", "pc"], None).lines().last(), Some("1 of 1 matching hosts"));
+    assert_eq!(ta.ok(&["host", "list", "--search", "0c:02"], None).trim(), "no hosts\n0 of 0 matching hosts");
+    assert_eq!(root(&["host", "list", "--search", "0C-02"]).lines().last(), Some("1 of 1 matching hosts"), "the root finds it by MAC fragment");
+    assert_eq!(root(&["host", "list", "--search", "pc", "--limit", "1"]).lines().last(), Some("1 of 2 matching hosts"));
+    let counted = Command::new("curl").args(["-sS", "-D", "-", "-o", "/dev/null", "-H"]).arg(format!("Authorization: Bearer {}", saved_token(&home_a))).arg(format!("{url}/api/v1/hosts?q=pc-b")).output().unwrap();
+    let head = String::from_utf8_lossy(&counted.stdout).to_lowercase();
+    assert!(head.contains("x-total-count: 0\r\n"), "{head}");
     ta.refused(&["host", "show", "pc-b"], "no host \"pc-b\"");
     ta.refused(&["host", "edit", "pc-b", "--ip", "198.18.5.5"], "no host \"pc-b\"");
     ta.refused(&["host", "rm", "pc-b"], "no host \"pc-b\"");

@@ -91,7 +91,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/uploads/{upload}/commit", Perm(P::ImageCapture), true, "Commit the manifest: the image appears"),
     rule("GET", "/api/v1/chunks/{chunk}", Perm(P::ImageRead), false, "One compressed chunk"),
     rule("GET", "/api/v1/stats", Perm(P::ImageRead), false, "The server's transfer counters"),
-    rule("GET", "/api/v1/hosts", Perm(P::HostRead), false, "Hosts the caller may read, optionally one group's"),
+    rule("GET", "/api/v1/hosts", Perm(P::HostRead), false, "Hosts the caller may read: ?q= words (hostname, MAC fragment, IP, UUID, serial), group, state, sort (id, name, last_seen), desc, after (keyset) or skip, limit; X-Total-Count is the exact count"),
     rule("POST", "/api/v1/hosts", Perm(P::HostEdit), true, "Register a host"),
     rule("POST", "/api/v1/hosts/import", Perm(P::HostEdit), true, "Register hosts from CSV"),
     rule("POST", "/api/v1/hosts/wake", Perm(P::HostWake), true, "Wake hosts with Wake-on-LAN"),

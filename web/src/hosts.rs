@@ -42,12 +42,40 @@ pub fn routes() -> Table {
 #[derive(Deserialize)]
 struct ListQuery {
     group: Option<String>,
+    /// Words to find in hostname, MAC, IP, UUID or serial.
+    q: Option<String>,
+    state: Option<parc_inventory::HostState>,
+    #[serde(default)]
+    sort: parc_inventory::HostSort,
+    #[serde(default)]
+    desc: bool,
+    /// Keyset paging: the id of the previous page's last host.
+    after: Option<i64>,
+    /// Offset paging (a jump): hosts to skip.
+    #[serde(default)]
+    skip: u64,
+    limit: Option<u32>,
 }
 
-async fn list(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Host>>> {
-    let mut hosts = s.inventory.list(q.group.as_deref()).await?;
-    hosts.retain(|h| scope.contains(h.entity_id));
-    Ok(Json(hosts))
+/// Largest page.
+const MAX_PAGE: u32 = 1000;
+
+/// The caller's hosts that match, in order; `X-Total-Count` holds the
+/// exact number of matches, counted only among the caller's entities.
+async fn list(State(s): State<AppState>, Extension(RouteScope(scope)): Extension<RouteScope>, Query(q): Query<ListQuery>) -> ApiResult<impl axum::response::IntoResponse> {
+    let query = parc_inventory::HostQuery {
+        text: q.q.filter(|t| !t.trim().is_empty()),
+        group: q.group,
+        state: q.state,
+        entities: scope.entities(),
+        sort: q.sort,
+        desc: q.desc,
+        after: q.after,
+        skip: q.skip,
+        limit: q.limit.map(|l| l.clamp(1, MAX_PAGE)),
+    };
+    let page = s.inventory.search(&query).await?;
+    Ok(([("x-total-count", page.total.to_string())], Json(page.hosts)))
 }
 
 /// Where new hosts go: `?entity=/path`, else the caller's one place.
