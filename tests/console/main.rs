@@ -81,6 +81,24 @@ async fn text_of(b: &Browser, css: &'static str) -> String {
     b.wait_for(Duration::from_secs(10), |c| async move { c.find(Locator::Css(css)).await.ok()?.text().await.ok() }).await.unwrap_or_else(|| panic!("no {css} on the page"))
 }
 
+/// Waits up to 10 s for the first element `css` selects to read `want`
+/// (a click's navigation finishes when it does); fails with what it read.
+async fn expect_text(b: &Browser, css: &'static str, want: &str) {
+    let t0 = std::time::Instant::now();
+    let mut last = None;
+    while t0.elapsed() < Duration::from_secs(10) {
+        last = match b.client.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.ok(),
+            Err(_) => None,
+        };
+        if last.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css}: wanted {want:?}, the page shows {last:?}");
+}
+
 /// Signs in through the form.
 async fn sign_in(b: &Browser, user: &str, password: &str) {
     let c = &b.client;
@@ -120,7 +138,7 @@ fn a_technician_signs_in_sees_only_their_entity_and_signs_out() {
         sign_in(&b, "tech", "wrong").await;
         assert!(text_of(&b, ".error").await.contains("wrong user name or password"));
         sign_in(&b, "tech", "tech-pass-1").await;
-        assert_eq!(text_of(&b, "[data-count=hosts]").await, "2", "the technician counts Site A's hosts only");
+        expect_text(&b, "[data-count=hosts]", "2").await;
         assert_eq!(c.current_url().await.unwrap().path(), "/");
         assert!(text_of(&b, ".who").await.contains("tech"));
         let png = c.screenshot().await.unwrap();
@@ -139,7 +157,7 @@ fn a_technician_signs_in_sees_only_their_entity_and_signs_out() {
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&forged.stdout), "403");
         c.refresh().await.unwrap();
-        assert_eq!(text_of(&b, "[data-count=hosts]").await, "2");
+        expect_text(&b, "[data-count=hosts]", "2").await;
 
         c.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
         b.wait_for(Duration::from_secs(10), |c| async move { (c.current_url().await.ok()?.path() == "/login").then_some(()) }).await.expect("signed out to the sign-in page");
@@ -157,4 +175,79 @@ fn a_technician_signs_in_sees_only_their_entity_and_signs_out() {
         vec![expect("POST /login", "password", "denied"), expect("POST /login", "password", "ok"), expect("POST /logout", "session", "denied"), expect("POST /logout", "session", "ok")],
         "{audit}"
     );
+}
+
+/// The hosts screen: 120 hosts in pages of 50 with the exact count, a MAC
+/// fragment finds its host, the URL keeps the filter across a reload,
+/// sorting flips, a jump lands on the page asked for; a technician of one
+/// site finds none of another's.
+#[test]
+fn the_hosts_screen_finds_sorts_and_pages_within_the_users_entities() {
+    if !kit::prerequisite("browser tests", kit::browser::available()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = kit::Server::start(&parc_bin(), &dir.path().join("data")).unwrap();
+    let csv = dir.path().join("hosts.csv");
+    let mut rows = String::from("hostname,mac,groups\n");
+    for i in 0..120 {
+        rows.push_str(&format!("lab-{i:03},52:54:00:00:{:02x}:{:02x},lab\n", i / 256, i % 256));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    admin(&server, &["host", "import", csv.to_str().unwrap()], "");
+    admin(&server, &["entity", "add", "/Other"], "");
+    admin(&server, &["host", "add", "--hostname", "elsewhere", "--mac", "52:54:00:00:ee:01", "--entity", "/Other"], "");
+    admin(&server, &["user", "passwd", "admin", "--password-stdin"], "admin-pass-1\n");
+    admin(&server, &["user", "add", "labtech", "--role", "technician@/Other", "--password-stdin"], "labtech-pass-1\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = Browser::start().await.unwrap();
+        let c = &b.client;
+        c.goto(&format!("{}/hosts", server.url)).await.unwrap();
+        sign_in(&b, "admin", "admin-pass-1").await;
+        expect_text(&b, ".count", "121 hosts, page 1 of 3").await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/hosts", "signing in returns to the page asked for");
+        assert_eq!(c.find_all(Locator::Css("tbody tr")).await.unwrap().len(), 50);
+
+        // A MAC fragment, typed as a person would, finds its one host.
+        let q = c.find(Locator::Id("q")).await.unwrap();
+        q.send_keys("00:4B").await.unwrap();
+        c.find(Locator::Css(".filter button")).await.unwrap().click().await.unwrap();
+        expect_text(&b, ".count", "1 host").await;
+        expect_text(&b, "tbody tr td", "lab-075").await;
+        c.refresh().await.unwrap();
+        expect_text(&b, ".count", "1 host").await;
+        assert_eq!(c.find(Locator::Id("q")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("00:4B"));
+        c.back().await.unwrap();
+        expect_text(&b, ".count", "121 hosts, page 1 of 3").await;
+
+        // Sorting by name flips to descending; a jump to page 3 holds the last 21.
+        c.find(Locator::LinkText("Hostname ▲")).await.unwrap().click().await.unwrap();
+        expect_text(&b, "tbody tr td", "lab-119").await;
+        let page = c.find(Locator::Id("page")).await.unwrap();
+        page.clear().await.unwrap();
+        page.send_keys("3").await.unwrap();
+        c.find(Locator::Css(".pages form button")).await.unwrap().click().await.unwrap();
+        expect_text(&b, ".count", "121 hosts, page 3 of 3").await;
+        let last: Vec<String> = {
+            let mut v = Vec::new();
+            for r in c.find_all(Locator::Css("tbody tr td:first-child")).await.unwrap() {
+                v.push(r.text().await.unwrap());
+            }
+            v
+        };
+        assert_eq!((last.len(), last.first().map(String::as_str), last.last().map(String::as_str)), (21, Some("lab-019"), Some("elsewhere")));
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-hosts.png"), png).unwrap();
+
+        // Another site's technician: their one host, and none of the lab's, even by MAC.
+        c.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
+        c.goto(&format!("{}/hosts?q=00:4b", server.url)).await.unwrap();
+        sign_in(&b, "labtech", "labtech-pass-1").await;
+        expect_text(&b, ".count", "0 hosts").await;
+        c.goto(&format!("{}/hosts", server.url)).await.unwrap();
+        expect_text(&b, ".count", "1 host").await;
+        expect_text(&b, "tbody tr td", "elsewhere").await;
+        b.close().await;
+    });
 }

@@ -57,6 +57,7 @@ use Permission as P;
 pub const RULES: &[Rule] = &[
     // The console's pages (session cookie; signed-out visitors are sent to /login).
     rule("GET", "/", User, false, "The dashboard: hosts, tasks and images the user may see, counted"),
+    rule("GET", "/hosts", Perm(P::HostRead), false, "Hosts: find, filter, sort and page, with exact counts"),
     rule("GET", "/login", Public, false, "The sign-in page"),
     // The sign-in writes its own audit row (the actor is whoever it claims to be).
     rule("POST", "/login", Public, false, "Sign in: a session cookie holding a new token"),

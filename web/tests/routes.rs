@@ -99,16 +99,16 @@ async fn every_route_declares_what_it_needs_and_enforces_it() {
         // (the router's own 404 and 405 have empty bodies).
         assert!(admin != StatusCode::METHOD_NOT_ALLOWED && !(admin == StatusCode::NOT_FOUND && admin_body.is_empty()), "{} {} is in RULES but not routed ({admin})", r.method, r.path);
         assert_ne!(admin, StatusCode::FORBIDDEN, "{} {}: the admin holds every permission: {admin_body}", r.method, r.path);
+        // A signed-out visitor of a console page is sent to sign in.
+        let signed_out = if r.method == "GET" && !r.path.starts_with("/api/") { StatusCode::SEE_OTHER } else { StatusCode::UNAUTHORIZED };
         match r.need {
             Need::Perm(p) => {
-                assert_eq!(anon, StatusCode::UNAUTHORIZED, "{} {} without credentials: {anon_body}", r.method, r.path);
-                assert_eq!(bad, StatusCode::UNAUTHORIZED, "{} {} with an unknown token", r.method, r.path);
+                assert_eq!(anon, signed_out, "{} {} without credentials: {anon_body}", r.method, r.path);
+                assert_eq!(bad, signed_out, "{} {} with an unknown token", r.method, r.path);
                 assert_eq!(nobody, StatusCode::FORBIDDEN, "{} {} by a user without {p}: {nobody_body}", r.method, r.path);
                 assert!(nobody_body.contains(p.as_str()), "the refusal names the permission: {nobody_body}");
             }
             Need::User => {
-                // A signed-out visitor of a console page is sent to sign in.
-                let signed_out = if r.method == "GET" && !r.path.starts_with("/api/") { StatusCode::SEE_OTHER } else { StatusCode::UNAUTHORIZED };
                 assert_eq!(anon, signed_out, "{} {} without credentials", r.method, r.path);
                 assert_ne!(nobody, StatusCode::FORBIDDEN, "{} {} is open to any signed-in user", r.method, r.path);
             }

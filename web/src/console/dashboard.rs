@@ -35,7 +35,7 @@ pub(crate) struct ImageSums {
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
-    page: &'static str,
+    screen: &'static str,
     user: String,
     hosts: Option<HostCounts>,
     tasks: Option<TaskCounts>,
@@ -77,5 +77,5 @@ async fn counts(s: &AppState, p: &Principal) -> Result<Dashboard, crate::error::
         let source: u64 = mine.iter().map(|i| i.source_size).sum();
         Some(ImageSums { count: mine.len(), data: parc_imaging::units::human(data), source: parc_imaging::units::human(source) })
     };
-    Ok(Dashboard { page: "dashboard", user, hosts, tasks, images })
+    Ok(Dashboard { screen: "dashboard", user, hosts, tasks, images })
 }

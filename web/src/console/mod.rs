@@ -7,10 +7,12 @@
 //!   "console session", revocable like any) in an HttpOnly,
 //!   SameSite=Strict cookie, Secure under TLS.
 //! - [`dashboard`]: what the user may see, counted.
+//! - [`hosts`]: find, filter, sort and page hosts.
 //! - [`guard`]: the session's [`authorize`](crate::auth) front end, with the
 //!   CSRF check: a state-changing request must come from parc's own pages.
 
 mod dashboard;
+mod hosts;
 pub mod session;
 
 use askama::Template;
@@ -27,6 +29,7 @@ use crate::AppState;
 pub fn routes() -> Table {
     Table::default()
         .add(Method::GET, "/", dashboard::page)
+        .add(Method::GET, "/hosts", hosts::page)
         .add(Method::GET, "/login", session::form)
         .add(Method::POST, "/login", session::login)
         .add(Method::POST, "/logout", session::logout)
@@ -86,6 +89,8 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         return error_page(StatusCode::FORBIDDEN, "this page declares no permission; refused");
     };
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD);
+    // Where to come back to after signing in: the page with its filter.
+    let here = req.uri().path_and_query().map_or_else(|| call.object.clone(), |pq| pq.as_str().to_string());
     let principal = match session::token(req.headers()).filter(|_| rule.need != crate::auth::Need::Public) {
         Some(t) => s.access.authenticate(&t).await.ok().map(|u| Principal::User(u, parc_access::AuthMethod::Session)),
         None => Some(Principal::Anonymous),
@@ -100,7 +105,7 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         Err(d) => {
             call.denied(&s, rule, &d).await;
             if d.status == StatusCode::UNAUTHORIZED && !unsafe_method {
-                return Redirect::to(&format!("/login?next={}", session::encode(&call.object))).into_response();
+                return Redirect::to(&format!("/login?next={}", session::encode(&here))).into_response();
             }
             error_page(d.status, &d.message)
         }
