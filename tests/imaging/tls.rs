@@ -9,6 +9,25 @@ use super::accounts::As;
 use super::*;
 use parc_testkit as kit;
 
+/// `parc login` run on a terminal of its own (util-linux `script` makes a
+/// pty), answering its question with `answer`.
+fn login_on_a_terminal(home: &Path, url: &str, token: &Path, answer: &str) -> Output {
+    use std::io::Write;
+    let cmd = format!("{} login --server {url} --token-file {}", parc_bin().display(), token.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("PARC_TOKEN")
+        .env("PARC_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn curl(args: &[&str]) -> Output {
     Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().expect("curl (Debian package curl)")
 }
@@ -52,6 +71,14 @@ fn https_with_a_self_signed_certificate_pinned_at_login() {
     assert!(!home.join("parc/credentials.json").exists(), "nothing kept after a refusal");
     // Without a pin or a CA, the certificate is not trusted, and the error says what to do.
     op.refused(&["image", "list"], "not signed by a CA this client trusts: give the CA");
+    // On a terminal, login shows the fingerprint and asks; no is no.
+    let no = login_on_a_terminal(&home, &url, &token, "n\n");
+    let said = String::from_utf8_lossy(&no.stdout);
+    assert!(!no.status.success() && said.contains(&format!("SHA-256 fingerprint\r\n  {fp}")) && said.contains("not trusted: nothing was sent"), "{said}");
+    assert!(!home.join("parc/credentials.json").exists());
+    let yes = login_on_a_terminal(&home, &url, &token, "y\n");
+    assert!(yes.status.success() && String::from_utf8_lossy(&yes.stdout).contains(&format!("certificate pinned: {fp}")), "{}", String::from_utf8_lossy(&yes.stdout));
+    // Given on the command line (any usual spelling), the same pin.
     let said = op.ok(&["login", "--token-file", s(&token), "--fingerprint", &fp.to_lowercase().replace(':', "")], None);
     assert!(said.contains(&format!("certificate pinned: {fp}")), "{said}");
 
