@@ -74,7 +74,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let boot_listener = match &tls {
         None => None,
         Some(_) => {
-            let at = cfg.server.boot_listen.clone().unwrap_or_else(|| SocketAddr::new(addr.ip(), if addr.port() == 0 { 0 } else { addr.port() + 1 }).to_string());
+            let at = cfg.server.boot_listen.clone().unwrap_or_else(|| SocketAddr::new(addr.ip(), addr.port().checked_add(1).filter(|_| addr.port() != 0).unwrap_or(0)).to_string());
             let l = tokio::net::TcpListener::bind(&at).await.with_context(|| format!("cannot listen on {at} for boot files (set server.boot_listen or --boot-listen)"))?;
             Some(l)
         }
