@@ -48,12 +48,7 @@ impl Inventory {
             Some(g) => sqlx::query_scalar("SELECT host_id FROM host_groups WHERE name = ? ORDER BY host_id").bind(g).fetch_all(&self.pool).await?,
             None => sqlx::query_scalar("SELECT id FROM hosts ORDER BY id").fetch_all(&self.pool).await?,
         };
-        let mut conn = self.pool.acquire().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(load(&mut conn, id).await?);
-        }
-        Ok(out)
+        self.load_all(&ids).await
     }
 
     /// The database pool, for the other modules' queries.

@@ -99,14 +99,16 @@ impl HttpRemote {
                     }
                     last = format!("{status}: {message}");
                 }
-                // Trying again cannot change a certificate.
-                Err(e) if parc_tls::client::explain(&e).is_some() => {
-                    return Err(Error::Server { url: self.base.clone(), status: None, message: parc_tls::client::explain(&e).unwrap_or_default() });
+                Err(e) => {
+                    // Trying again cannot change a certificate.
+                    if let Some(why) = parc_tls::client::explain(&e) {
+                        return Err(Error::Server { url: self.base.clone(), status: None, message: why });
+                    }
+                    last = describe_reqwest(&e);
+                    if e.is_connect() {
+                        last.push_str(" (is `parc serve` running there? set --server or client.server)");
+                    }
                 }
-                Err(e) if e.is_connect() => {
-                    last = format!("{} (is `parc serve` running there? set --server or client.server)", describe_reqwest(&e))
-                }
-                Err(e) => last = describe_reqwest(&e),
             }
             // The final error says it all; each retry only with --log debug.
             tracing::debug!(%url, attempt, error = %last, "request failed; retrying");
