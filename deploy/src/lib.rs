@@ -11,11 +11,15 @@
 //! - [`orders`]: the rules that turn an administrator's request into tasks.
 //! - [`boot`]: the task a booting machine gets, or why it cannot run.
 //! - [`scheduler`]: wakes hosts when their task's time comes.
+//! - [`find`]: tasks by state, host, image, kind and entity, for screens.
+//! - [`feed`]: every change to every task, in order, for the live board.
 //! - [`api`]: the request and answer bodies of the task API.
 
 pub mod api;
 pub mod boot;
 pub mod error;
+pub mod feed;
+pub mod find;
 pub mod orders;
 pub mod scheduler;
 pub mod store;
@@ -23,6 +27,8 @@ pub mod task;
 pub mod window;
 
 pub use error::{Error, Result};
+pub use feed::TaskEvent;
+pub use find::{TaskPage, TaskQuery};
 pub use store::{migrator, Claim, Tasks};
 pub use task::{Hook, LogEntry, NewTask, Progress, Task, TaskKind, TaskOptions, TaskState};
 pub use window::Window;

@@ -88,6 +88,10 @@ impl Tasks {
         Self { pool: db.sqlite().clone() }
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Creates a task. A host has at most one unfinished task.
     pub async fn create(&self, t: NewTask) -> Result<Task> {
         if t.image.is_empty() {
@@ -341,14 +345,21 @@ impl Tasks {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Most history lines a task keeps; progress samples beyond are dropped
 /// oldest first.
 const LOG_KEPT: i64 = 5000;
 
 async fn log(tx: &mut sqlx::SqliteConnection, id: i64, phase: &str, message: &str, p: Option<&Progress>) -> Result<()> {
-    sqlx::query("INSERT INTO task_log (task_id, at, phase, bytes_done, bytes_total, rate, message) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    let now_ms = unix_now_ms();
+    sqlx::query("INSERT INTO task_log (task_id, at, at_ms, phase, bytes_done, bytes_total, rate, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(id)
-        .bind(unix_now())
+        .bind(now_ms / 1000)
+        .bind(now_ms)
         .bind(phase)
         .bind(p.and_then(|p| p.bytes_done).map(|v| v as i64))
         .bind(p.and_then(|p| p.bytes_total).map(|v| v as i64))
