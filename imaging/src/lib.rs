@@ -6,6 +6,7 @@
 //! - [`store`]: content-addressed chunk stores (local directory, memory).
 //! - [`catalog`]: the image catalog in SQLite (sqlx).
 //! - [`repo`]: store + catalog, with atomic commit, GC and checks.
+//! - [`usage`]: what each image takes and what deduplication saves.
 //! - [`transport`]: where capture and restore talk to (in-process or HTTP).
 //! - [`capture`], [`restore`]: the two operations.
 
@@ -24,6 +25,7 @@ pub mod restore;
 pub mod store;
 pub mod transport;
 pub mod units;
+pub mod usage;
 pub mod verify;
 
 pub use capture::{capture, CaptureOptions, CaptureReport};

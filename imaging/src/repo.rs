@@ -97,7 +97,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::BadName(name.to_string())) }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.expect("blocking task panicked")
 }
 
@@ -117,6 +117,10 @@ impl Repository {
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub(crate) fn store(&self) -> Arc<dyn ChunkStore> {
+        self.store.clone()
     }
 
     /// Chunk bytes moved since opening.
