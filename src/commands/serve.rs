@@ -147,6 +147,7 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     services.spawn(parc_deploy::scheduler::run(tasks.clone(), inventory.clone(), wol.clone(), shutdown.clone()));
     let state = AppState {
         repo,
+        live: parc_web::console::live::Hub::new(tasks.clone()),
         tasks,
         ssh_public_key: Arc::new(ssh_public_key),
         inventory,

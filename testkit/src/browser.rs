@@ -105,6 +105,23 @@ impl Browser {
         None
     }
 
+    /// The serious and critical accessibility violations axe-core finds on
+    /// the page (`axe` is axe-core's `axe.min.js`), one line each, and how
+    /// many of its rules the page passed (none would mean it did not run).
+    pub async fn accessibility_problems(&self, axe: &str) -> Result<(Vec<String>, usize), String> {
+        self.client.execute(axe, vec![]).await.map_err(|e| format!("loading axe-core: {e}"))?;
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document).then(
+                (r) => done({ passed: r.passes.length, bad: r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+                    .map((v) => v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.map((n) => n.target.join(" ")).join(", ")) }),
+                (e) => done({ passed: 0, bad: ["axe failed: " + e] }));
+        "#;
+        let found = self.client.execute_async(script, vec![]).await.map_err(|e| format!("running axe-core: {e}"))?;
+        let bad = found["bad"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+        Ok((bad, found["passed"].as_u64().unwrap_or(0) as usize))
+    }
+
     /// Closes the session, then chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

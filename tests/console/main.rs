@@ -9,7 +9,10 @@ use std::time::Duration;
 use parc_testkit as kit;
 use parc_testkit::browser::{Browser, Locator};
 
-fn parc_bin() -> PathBuf {
+mod orders;
+mod technician;
+
+pub(crate) fn parc_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_parc"))
 }
 
@@ -59,7 +62,7 @@ fn swagger_ui_lists_every_api_route_with_the_permission_it_needs() {
 }
 
 /// `parc ARGS --server URL` as the first admin, with `stdin`; its stdout.
-fn admin(server: &kit::Server, args: &[&str], stdin: &str) -> String {
+pub(crate) fn admin(server: &kit::Server, args: &[&str], stdin: &str) -> String {
     use std::io::Write;
     let mut c = kit::parc_command(parc_bin())
         .args(args)
@@ -77,13 +80,13 @@ fn admin(server: &kit::Server, args: &[&str], stdin: &str) -> String {
 }
 
 /// The text of the first element `css` selects, waiting up to 10 s for it.
-async fn text_of(b: &Browser, css: &'static str) -> String {
+pub(crate) async fn text_of(b: &Browser, css: &str) -> String {
     b.wait_for(Duration::from_secs(10), |c| async move { c.find(Locator::Css(css)).await.ok()?.text().await.ok() }).await.unwrap_or_else(|| panic!("no {css} on the page"))
 }
 
 /// Waits up to 10 s for the first element `css` selects to read `want`
 /// (a click's navigation finishes when it does); fails with what it read.
-async fn expect_text(b: &Browser, css: &'static str, want: &str) {
+pub(crate) async fn expect_text(b: &Browser, css: &str, want: &str) {
     let t0 = std::time::Instant::now();
     let mut last = None;
     while t0.elapsed() < Duration::from_secs(10) {
@@ -96,11 +99,12 @@ async fn expect_text(b: &Browser, css: &'static str, want: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{css}: wanted {want:?}, the page shows {last:?}");
+    let url = b.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    panic!("{css}: wanted {want:?}, the page shows {last:?} at {url}");
 }
 
 /// Signs in through the form.
-async fn sign_in(b: &Browser, user: &str, password: &str) {
+pub(crate) async fn sign_in(b: &Browser, user: &str, password: &str) {
     let c = &b.client;
     let u = c.find(Locator::Id("user")).await.unwrap();
     u.clear().await.unwrap();
@@ -211,19 +215,25 @@ fn the_hosts_screen_finds_sorts_and_pages_within_the_users_entities() {
 
         // A MAC fragment, typed as a person would, finds its one host.
         let q = c.find(Locator::Id("q")).await.unwrap();
+        // Typing alone searches (htmx), and the URL follows.
         q.send_keys("00:4B").await.unwrap();
-        c.find(Locator::Css(".filter button")).await.unwrap().click().await.unwrap();
         expect_text(&b, ".count", "1 host").await;
-        expect_text(&b, "tbody tr td", "lab-075").await;
+        expect_text(&b, "tbody tr td:nth-child(2)", "lab-075").await;
         c.refresh().await.unwrap();
         expect_text(&b, ".count", "1 host").await;
         assert_eq!(c.find(Locator::Id("q")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("00:4B"));
         c.back().await.unwrap();
         expect_text(&b, ".count", "121 hosts, page 1 of 3").await;
 
-        // Sorting by name flips to descending; a jump to page 3 holds the last 21.
+        // Sorting by name flips to descending; Next follows the page's last
+        // host (keyset); a jump to page 3 holds the last 21.
         c.find(Locator::LinkText("Hostname ▲")).await.unwrap().click().await.unwrap();
-        expect_text(&b, "tbody tr td", "lab-119").await;
+        expect_text(&b, "tbody tr td:nth-child(2)", "lab-119").await;
+        c.find(Locator::Css("a[rel=next]")).await.unwrap().click().await.unwrap();
+        expect_text(&b, ".count", "121 hosts, page 2 of 3").await;
+        expect_text(&b, "tbody tr td:nth-child(2)", "lab-069").await;
+        let url = c.current_url().await.unwrap();
+        assert!(url.query().unwrap_or_default().contains("after="), "Next pages by keyset: {url}");
         let page = c.find(Locator::Id("page")).await.unwrap();
         page.clear().await.unwrap();
         page.send_keys("3").await.unwrap();
@@ -231,7 +241,7 @@ fn the_hosts_screen_finds_sorts_and_pages_within_the_users_entities() {
         expect_text(&b, ".count", "121 hosts, page 3 of 3").await;
         let last: Vec<String> = {
             let mut v = Vec::new();
-            for r in c.find_all(Locator::Css("tbody tr td:first-child")).await.unwrap() {
+            for r in c.find_all(Locator::Css("tbody tr td:nth-child(2)")).await.unwrap() {
                 v.push(r.text().await.unwrap());
             }
             v
@@ -247,7 +257,113 @@ fn the_hosts_screen_finds_sorts_and_pages_within_the_users_entities() {
         expect_text(&b, ".count", "0 hosts").await;
         c.goto(&format!("{}/hosts", server.url)).await.unwrap();
         expect_text(&b, ".count", "1 host").await;
-        expect_text(&b, "tbody tr td", "elsewhere").await;
+        expect_text(&b, "tbody tr td:nth-child(2)", "elsewhere").await;
         b.close().await;
     });
+}
+
+/// Waits up to 10 s for the text of the first element `css` selects to
+/// satisfy `ok`; fails with what it read.
+pub(crate) async fn expect_text_where(b: &Browser, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let t0 = std::time::Instant::now();
+    let mut last = None;
+    while t0.elapsed() < Duration::from_secs(10) {
+        last = match b.client.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(t) = last.as_deref().filter(|t| ok(t)) {
+            return t.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = b.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    let main = match b.client.find(Locator::Css("main")).await {
+        Ok(m) => m.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    panic!("{css}: wanted {what}, the page shows {last:?}; at {url}:\n{main}");
+}
+
+/// Fails unless axe-core finds no serious or critical problem on the page.
+pub(crate) async fn assert_accessible(b: &Browser, page: &str) {
+    let (problems, passed) = b.accessibility_problems(include_str!("vendor/axe.min.js")).await.unwrap();
+    assert!(passed > 10, "{page}: axe-core checked only {passed} rules");
+    assert!(problems.is_empty(), "{page}: axe-core finds {} serious or critical problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// Saves a screenshot under the target's test directory, to look at.
+pub(crate) async fn screenshot(b: &Browser, name: &str) {
+    let png = b.client.screenshot().await.unwrap();
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{name}.png")), png).unwrap();
+}
+
+/// `curl` with an optional bearer token, cookie and JSON body: (status, body).
+pub(crate) fn http(method: &str, url: &str, token: Option<&str>, cookie: Option<&str>, body: Option<&serde_json::Value>) -> (u16, String) {
+    let mut c = std::process::Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(k) = cookie {
+        c.args(["-H", &format!("Cookie: parc_session={k}")]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data", &b.to_string()]);
+    }
+    let out = c.output().expect("curl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}
+
+/// A server whose netboot environment is present (the files only need to
+/// exist for it to hand tasks out at boot).
+pub(crate) fn boot_server(dir: &std::path::Path) -> kit::Server {
+    let env = dir.join("data/boot-assets/env");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(env.join("vmlinuz"), b"kernel").unwrap();
+    std::fs::write(env.join("initrd.img"), b"initrd").unwrap();
+    kit::Server::start(&parc_bin(), &dir.join("data")).unwrap()
+}
+
+/// A simulated netboot agent: it boots (fetching its iPXE script, which
+/// hands it the task and a token) and talks to the real agent API.
+pub(crate) struct Agent {
+    url: String,
+    token: String,
+    /// The task it runs.
+    pub task: i64,
+}
+
+impl Agent {
+    /// The machine with this MAC (dashes) boots and takes its task.
+    pub(crate) fn boot(server: &kit::Server, mac_dashes: &str) -> Agent {
+        let (code, script) = http("GET", &format!("{}/boot/{mac_dashes}.ipxe?arch=bios", server.url), None, None, None);
+        assert_eq!(code, 200, "{script}");
+        let word = |k: &str| script.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or_else(|| panic!("no {k} in:\n{script}")).to_string();
+        Agent { url: server.url.clone(), token: word("parc.token="), task: word("parc.task=").parse().unwrap() }
+    }
+
+    /// Reports progress.
+    pub(crate) fn progress(&self, phase: &str, done: Option<u64>, total: Option<u64>, rate: Option<f64>, message: &str) {
+        let p = serde_json::json!({"phase": phase, "bytes_done": done, "bytes_total": total, "rate": rate, "message": message});
+        let (code, body) = http("POST", &format!("{}/api/v1/agent/progress", self.url), Some(&self.token), None, Some(&p));
+        assert_eq!(code, 204, "{body}");
+    }
+
+    /// Reports the outcome.
+    pub(crate) fn done(&self, ok: bool, message: &str) {
+        let d = serde_json::json!({"ok": ok, "message": message});
+        let (code, body) = http("POST", &format!("{}/api/v1/agent/done", self.url), Some(&self.token), None, Some(&d));
+        assert_eq!(code, 200, "{body}");
+    }
+}
+
+/// A user's API token from their password (what a session cookie holds).
+pub(crate) fn token_for(server: &kit::Server, user: &str, password: &str) -> String {
+    let (code, body) = http("POST", &format!("{}/api/v1/login", server.url), None, None, Some(&serde_json::json!({"user": user, "password": password})));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap_or_else(|| panic!("no token in {body}")).to_string()
 }

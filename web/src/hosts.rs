@@ -131,7 +131,7 @@ pub(crate) async fn own_hosts(s: &AppState, p: &Principal, scope: &parc_access::
 }
 
 /// The host `key`, if the caller may do the route's action on it.
-async fn host_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, key: &str) -> ApiResult<Host> {
+pub(crate) async fn host_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, key: &str) -> ApiResult<Host> {
     let h = s.inventory.find(key).await?;
     let readable = crate::auth::scope_of(s, p, Permission::HostRead).await?;
     crate::auth::check(h.entity_id, scope, &readable, || no_host(key), perm, &p.actor())?;

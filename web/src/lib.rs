@@ -54,6 +54,8 @@ pub struct AppState {
     pub audit: parc_access::AuditLog,
     /// Served over TLS: the console's cookies are `Secure`.
     pub secure_cookies: bool,
+    /// The task feed fanned out to the console's live pages.
+    pub live: console::live::Hub,
 }
 
 /// Where the API is mounted.

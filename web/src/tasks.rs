@@ -62,7 +62,7 @@ async fn host_entities(s: &AppState) -> ApiResult<std::collections::HashMap<i64,
 
 /// The task `id` if the caller may do the route's action on it (404 when
 /// they may not even see it).
-async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<Task> {
+pub(crate) async fn task_for(s: &AppState, p: &Principal, scope: &parc_access::Scope, perm: Permission, id: i64) -> ApiResult<Task> {
     let t = s.tasks.get(id).await?;
     // Tasks point only at existing hosts (a foreign key): its host's entity is its own.
     let entity = s.inventory.find(&t.host_id.to_string()).await?.entity_id;

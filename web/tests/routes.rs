@@ -43,6 +43,7 @@ async fn fixture() -> Fixture {
         }),
         wol: Arc::new(parc_pxe::wol::WolSite { interfaces: vec![], directed_prefix: 24 }),
         tasks: parc_deploy::Tasks::new(&db),
+        live: parc_web::console::live::Hub::new(parc_deploy::Tasks::new(&db)),
         ssh_public_key: Arc::new(None),
         access,
         audit: parc_access::AuditLog::new(&db),
@@ -75,6 +76,10 @@ async fn call(state: &AppState, method: &str, path: &str, token: Option<&str>) -
     req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
     let resp = parc_web::router(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
+    // An event stream never ends: its headers are the answer.
+    if resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
+        return (status, String::new());
+    }
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }

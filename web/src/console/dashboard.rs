@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
 use parc_access::Permission;
-use parc_deploy::TaskState;
-use parc_inventory::HostState;
+use parc_deploy::{TaskQuery, TaskState};
+use parc_inventory::{HostQuery, HostState};
 
-use super::{error_page, html};
+use super::{error_page, html, Page};
 use crate::auth::{scope_of, Principal};
 use crate::AppState;
 
@@ -30,13 +30,16 @@ pub(crate) struct ImageSums {
     count: usize,
     data: String,
     source: String,
+    /// The whole store (shared by every entity): compressed bytes held.
+    stored: String,
+    /// What deduplication and compression save, store-wide.
+    saved: String,
 }
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
-    screen: &'static str,
-    user: String,
+    page: Page,
     hosts: Option<HostCounts>,
     tasks: Option<TaskCounts>,
     images: Option<ImageSums>,
@@ -50,23 +53,26 @@ pub(crate) async fn page(State(s): State<AppState>, Extension(p): Extension<Prin
 }
 
 async fn counts(s: &AppState, p: &Principal) -> Result<Dashboard, crate::error::ApiError> {
-    let user = p.actor();
+    // Counted in SQL within the user's entities: no host list is loaded.
     let hosts_scope = scope_of(s, p, Permission::HostRead).await?;
-    let all_hosts = s.inventory.list(None).await?;
-    let hosts = (!hosts_scope.is_empty()).then(|| {
-        let mine: Vec<_> = all_hosts.iter().filter(|h| hosts_scope.contains(h.entity_id)).collect();
-        let n = |st: HostState| mine.iter().filter(|h| h.state == st).count();
-        HostCounts { total: mine.len(), new: n(HostState::New), ready: n(HostState::Ready), retired: n(HostState::Retired) }
-    });
+    let hosts = if hosts_scope.is_empty() {
+        None
+    } else {
+        let count = |state: Option<HostState>| {
+            let q = HostQuery { state, entities: hosts_scope.entities(), limit: Some(0), ..Default::default() };
+            async move { s.inventory.search(&q).await.map(|p| p.total as usize) }
+        };
+        Some(HostCounts { total: count(None).await?, new: count(Some(HostState::New)).await?, ready: count(Some(HostState::Ready)).await?, retired: count(Some(HostState::Retired)).await? })
+    };
     let tasks_scope = scope_of(s, p, Permission::TaskRead).await?;
     let tasks = if tasks_scope.is_empty() {
         None
     } else {
-        let entity_of: std::collections::HashMap<i64, i64> = all_hosts.iter().map(|h| (h.id, h.entity_id)).collect();
-        let all = parc_deploy::orders::summaries(&s.tasks, &s.inventory, None, false).await?;
-        let mine: Vec<_> = all.iter().filter(|t| entity_of.get(&t.task.host_id).is_some_and(|e| tasks_scope.contains(*e))).collect();
-        let n = |st: TaskState| mine.iter().filter(|t| t.task.state == st).count();
-        Some(TaskCounts { running: n(TaskState::Running), pending: n(TaskState::Pending), failed: n(TaskState::Failed) })
+        let count = |st: TaskState| {
+            let q = TaskQuery { states: vec![st], entities: tasks_scope.entities(), limit: 0, ..Default::default() };
+            async move { s.tasks.find(&q).await.map(|p| p.total as usize) }
+        };
+        Some(TaskCounts { running: count(TaskState::Running).await?, pending: count(TaskState::Pending).await?, failed: count(TaskState::Failed).await? })
     };
     let images_scope = scope_of(s, p, Permission::ImageRead).await?;
     let images = if images_scope.is_empty() {
@@ -75,7 +81,9 @@ async fn counts(s: &AppState, p: &Principal) -> Result<Dashboard, crate::error::
         let mine: Vec<_> = s.repo.catalog().list().await?.into_iter().filter(|i| images_scope.contains(i.entity_id)).collect();
         let data: u64 = mine.iter().map(|i| i.data_bytes).sum();
         let source: u64 = mine.iter().map(|i| i.source_size).sum();
-        Some(ImageSums { count: mine.len(), data: parc_imaging::units::human(data), source: parc_imaging::units::human(source) })
+        let usage = s.repo.usage().await.unwrap_or_default();
+        let human = parc_imaging::units::human;
+        Some(ImageSums { count: mine.len(), data: human(data), source: human(source), stored: human(usage.stored_bytes), saved: format!("{:.0} %", usage.saved_percent()) })
     };
-    Ok(Dashboard { screen: "dashboard", user, hosts, tasks, images })
+    Ok(Dashboard { page: Page::of(s, p, "dashboard").await, hosts, tasks, images })
 }

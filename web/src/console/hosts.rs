@@ -10,7 +10,7 @@ use parc_inventory::{HostQuery, HostSort, HostState};
 use serde::Deserialize;
 
 use super::session::encode;
-use super::{error_page, html};
+use super::{error_page, html, Page};
 use crate::auth::{Principal, RouteScope};
 use crate::AppState;
 
@@ -31,6 +31,9 @@ pub(crate) struct Filter {
     #[serde(default)]
     desc: bool,
     page: Option<u64>,
+    /// Keyset paging: the page after this host, the previous page's last
+    /// (Next follows it, so a deep page costs what the first does).
+    after: Option<i64>,
 }
 
 struct Row {
@@ -46,14 +49,13 @@ struct Row {
 #[derive(Template)]
 #[template(path = "hosts.html")]
 struct HostsPage {
-    screen: &'static str,
-    user: String,
+    page: Page,
     q: String,
     state: String,
     group: String,
     sort: &'static str,
     desc: bool,
-    page: u64,
+    at: u64,
     pages: u64,
     total: u64,
     rows: Vec<Row>,
@@ -80,10 +82,25 @@ impl HostsPage {
         format!("/hosts?{}", q.join("&"))
     }
 
+    /// Whether anything narrows the list: only then may "all matching" be chosen.
+    fn filtered(&self) -> bool {
+        !(self.q.trim().is_empty() && self.state.is_empty() && self.group.trim().is_empty())
+    }
+
     /// This filter at page `n`.
     fn at_page(&self, n: u64) -> String {
         let mut f = self.kept();
         f.push(("page", n.to_string()));
+        Self::link(&f)
+    }
+
+    /// The next page, by keyset from this page's last host.
+    fn next_page(&self) -> String {
+        let mut f = self.kept();
+        f.push(("page", (self.at + 1).to_string()));
+        if let Some(last) = self.rows.last() {
+            f.push(("after", last.id.to_string()));
+        }
         Self::link(&f)
     }
 
@@ -125,7 +142,7 @@ pub(crate) async fn page(State(s): State<AppState>, Extension(p): Extension<Prin
         entities: scope.entities(),
         sort,
         desc: f.desc,
-        after: None,
+        after: f.after,
         skip: (page - 1) * PAGE,
         limit: Some(PAGE as u32),
     };
@@ -152,14 +169,13 @@ pub(crate) async fn page(State(s): State<AppState>, Extension(p): Extension<Prin
         .collect();
     let pages = found.total.div_ceil(PAGE).max(1);
     html(&HostsPage {
-        screen: "hosts",
-        user: p.actor(),
+        page: Page::of(&s, &p, "hosts").await,
         q: f.q,
         state: state.map_or(String::new(), |s| s.as_str().to_string()),
         group: f.group,
         sort: key,
         desc: f.desc,
-        page,
+        at: page,
         pages,
         total: found.total,
         rows,

@@ -11,9 +11,16 @@
 //! - [`guard`]: the session's [`authorize`](crate::auth) front end, with the
 //!   CSRF check: a state-changing request must come from parc's own pages.
 
+mod admin;
+mod audit;
+mod board;
 mod dashboard;
+mod host;
 mod hosts;
+mod images;
+pub mod live;
 pub mod session;
+mod tasks;
 
 use askama::Template;
 use axum::extract::{Request, State};
@@ -21,7 +28,9 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::auth::{authorize, Call, Denial, Principal};
+use parc_access::Permission;
+
+use crate::auth::{authorize, scope_of, Call, Denial, Principal};
 use crate::table::Table;
 use crate::AppState;
 
@@ -33,11 +42,71 @@ pub fn routes() -> Table {
         .add(Method::GET, "/login", session::form)
         .add(Method::POST, "/login", session::login)
         .add(Method::POST, "/logout", session::logout)
+        .add(Method::GET, "/hosts/{id}", host::page)
+        .add(Method::POST, "/hosts/{id}", host::edit)
+        .add(Method::POST, "/hosts/{id}/wake", host::wake)
+        .add(Method::GET, "/tasks", tasks::list)
+        .add(Method::GET, "/tasks/new", tasks::form)
+        .add(Method::POST, "/tasks", tasks::create)
+        .add(Method::POST, "/tasks/{id}/cancel", tasks::cancel)
+        .add(Method::GET, "/board", board::page)
+        .add(Method::GET, "/events", live::stream)
+        .add(Method::GET, "/images", images::list)
+        .add(Method::GET, "/images/{name}", images::page)
+        .add(Method::POST, "/images/{name}/verify", images::verify)
+        .add(Method::POST, "/images/{name}/delete", images::delete)
+        .add(Method::GET, "/audit", audit::page)
+        .add(Method::GET, "/audit.csv", audit::csv)
+        .add(Method::GET, "/admin", admin::page)
+        .add(Method::POST, "/admin/users", admin::add_user)
+        .add(Method::POST, "/admin/grants", admin::grant)
+        .add(Method::POST, "/admin/roles", admin::add_role)
+        .add(Method::POST, "/admin/entities", admin::add_entity)
         .add(Method::GET, "/static/console.css", stylesheet)
+        .add(Method::GET, "/static/console.js", script)
+        .add(Method::GET, "/static/htmx.min.js", htmx)
 }
 
-async fn stylesheet() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("../../assets/console.css"))
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=3600")], body).into_response()
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../../assets/console.css"))
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../assets/console.js"))
+}
+
+async fn htmx() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../assets/vendor/htmx.min.js"))
+}
+
+/// What every page's frame needs: the screen (for the menu), the user, and
+/// which screens their roles open somewhere.
+pub(crate) struct Page {
+    pub screen: &'static str,
+    pub user: String,
+    held: Vec<Permission>,
+}
+
+impl Page {
+    /// The frame for `p` on `screen`.
+    pub async fn of(s: &AppState, p: &Principal, screen: &'static str) -> Page {
+        let mut held = Vec::new();
+        for perm in Permission::ALL {
+            if scope_of(s, p, perm).await.is_ok_and(|sc| !sc.is_empty()) {
+                held.push(perm);
+            }
+        }
+        Page { screen, user: p.actor(), held }
+    }
+
+    /// Whether the user holds the permission named somewhere.
+    pub fn may(&self, name: &str) -> bool {
+        self.held.iter().any(|p| p.as_str() == name)
+    }
 }
 
 /// A page rendered, or an error page if the template fails.
