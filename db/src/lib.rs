@@ -25,6 +25,10 @@ pub enum Error {
     /// A migration failed or the database holds an unknown one.
     #[error("database migration: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    /// Two crates' migrations share a version: the shared table would
+    /// take one for the other (a build defect, refused before any runs).
+    #[error("database migration: version {0} is used by two migration sets; give one of them a new version")]
+    SharedVersion(i64),
 }
 
 // Not `#[from]`: that would also make the engine's error the `source`, and
@@ -77,6 +81,13 @@ impl Db {
     /// Runs each crate's migrations, in the order given. Each set tolerates
     /// the others' versions in the shared migrations table.
     pub async fn migrate(&self, sets: impl IntoIterator<Item = Migrator>) -> Result<(), Error> {
+        let sets: Vec<Migrator> = sets.into_iter().collect();
+        let mut seen = std::collections::HashSet::new();
+        for v in sets.iter().flat_map(|m| m.iter().map(|x| x.version)) {
+            if !seen.insert(v) {
+                return Err(Error::SharedVersion(v));
+            }
+        }
         for mut m in sets {
             m.set_ignore_missing(true);
             match &self.pool {
@@ -103,5 +114,25 @@ impl Db {
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_sets_sharing_a_version_are_refused_before_any_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("m");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("20260101000001_t.sql"), "CREATE TABLE t (x INTEGER);").unwrap();
+        let db = Db::open_sqlite(&d.path().join("parc.db"), true).await.unwrap();
+        let set = || async { Migrator::new(dir.as_path()).await.unwrap() };
+        let refused = db.migrate([set().await, set().await]).await.unwrap_err();
+        assert!(matches!(refused, Error::SharedVersion(20260101000001)), "{refused}");
+        assert!(sqlx::query("SELECT x FROM t").fetch_all(db.sqlite()).await.is_err(), "nothing ran");
+        db.migrate([set().await]).await.unwrap();
+        sqlx::query("SELECT x FROM t").fetch_all(db.sqlite()).await.unwrap();
     }
 }
