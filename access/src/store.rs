@@ -411,8 +411,11 @@ impl Access {
         .bind(perm.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let tops = rows.iter().filter(|r| r.1).map(|r| r.0).collect();
-        Ok(Scope { all: false, ids: rows.into_iter().map(|r| r.0).collect(), tops })
+        let tops: Vec<i64> = rows.iter().filter(|r| r.1).map(|r| r.0).collect();
+        // Every entity is below the root: a grant there is everywhere, and
+        // queries need no entity filter (which costs a row read per host).
+        let all = tops.contains(&ROOT_ENTITY);
+        Ok(Scope { all, ids: rows.into_iter().map(|r| r.0).collect(), tops })
     }
 
     // --- entities ---

@@ -29,6 +29,16 @@ impl HostSort {
             HostSort::LastSeen => "COALESCE(h.last_seen, 0)",
         }
     }
+
+    /// What to ORDER BY: the same order as `key` (NULL sorts first either
+    /// way), but the bare column where an index can give it: a sort on an
+    /// expression reads and sorts every host for each page.
+    fn order(self) -> &'static str {
+        match self {
+            HostSort::Name => "h.hostname",
+            other => other.key(),
+        }
+    }
 }
 
 /// What to look for among hosts.
@@ -99,16 +109,15 @@ fn filter<'a>(q: &'a HostQuery, b: &mut QueryBuilder<'a, Sqlite>) {
         b.push(" AND h.state = ").push_bind(st.as_str());
     }
     if let Some(g) = &q.group {
-        b.push(" AND EXISTS (SELECT 1 FROM host_groups g WHERE g.host_id = h.id AND g.name = ").push_bind(g.as_str()).push(")");
+        // IN, not EXISTS: the planner then starts from the group's members
+        // (host_groups_name) instead of probing every host.
+        b.push(" AND h.id IN (SELECT host_id FROM host_groups WHERE name = ").push_bind(g.as_str()).push(")");
     }
+    // find_text and find_macs are kept by triggers (the host_find migration).
     for word in q.text.iter().flat_map(|t| t.split_whitespace()) {
-        let pat = like(&word.to_lowercase());
-        b.push(" AND (lower(COALESCE(h.hostname, '')) LIKE ").push_bind(pat.clone()).push(" ESCAPE '\\'");
-        b.push(" OR COALESCE(h.ip, '') LIKE ").push_bind(pat.clone()).push(" ESCAPE '\\'");
-        b.push(" OR lower(COALESCE(h.uuid, '')) LIKE ").push_bind(pat.clone()).push(" ESCAPE '\\'");
-        b.push(" OR lower(COALESCE(json_extract(h.hardware, '$.dmi.product_serial'), '')) LIKE ").push_bind(pat).push(" ESCAPE '\\'");
+        b.push(" AND (h.find_text LIKE ").push_bind(like(&word.to_lowercase())).push(" ESCAPE '\\'");
         if let Some(mac) = mac_fragment(word) {
-            b.push(" OR EXISTS (SELECT 1 FROM host_macs m WHERE m.host_id = h.id AND replace(m.mac, ':', '') LIKE ").push_bind(like(&mac)).push(")");
+            b.push(" OR h.find_macs LIKE ").push_bind(like(&mac));
         }
         b.push(")");
     }
@@ -128,7 +137,7 @@ impl Inventory {
             // The cursor is a host: rows after its (key, id), as it is now.
             page.push(format!(" AND ({key}, h.id) {cmp} (SELECT {key}, h.id FROM hosts h WHERE h.id = ")).push_bind(after).push(")");
         }
-        page.push(format!(" ORDER BY {key} {dir}, h.id {dir}"));
+        page.push(format!(" ORDER BY {} {dir}, h.id {dir}", q.sort.order()));
         if let Some(limit) = q.limit {
             page.push(" LIMIT ").push_bind(i64::from(limit));
             if q.after.is_none() && q.skip > 0 {
@@ -207,6 +216,16 @@ mod tests {
         let both = inv.search(&q(&|q| { q.text = Some("pc- 1".into()); q.entities = Some(vec![1]); q.group = Some("lab".into()); })).await.unwrap();
         // Every word must match: Site A's lab hosts whose name holds a 1, in id order.
         assert_eq!((both.total, names(&both)), (5, ["pc-21", "pc-18", "pc-17", "pc-16", "pc-15"].map(String::from).to_vec()));
+
+        // What is searched follows every change: new name, MAC and IP found, the old ones not.
+        let edit = crate::HostEdit { hostname: Some("renamed".into()), macs: Some(vec![Mac([0x52, 0x54, 0, 0, 0xee, 0x01])]), ip: Some("198.18.7.9".parse().unwrap()), ..Default::default() };
+        inv.edit("pc-17", edit).await.unwrap();
+        for (word, found) in [("renamed", 1), ("pc-17", 0), ("ee:01", 1), ("c0-07", 0), ("198.18.7.9", 1), ("sn-xy_7", 1)] {
+            assert_eq!(inv.search(&q(&|q| q.text = Some(word.into()))).await.unwrap().total, found, "{word}");
+        }
+        inv.set_hardware(8, &serde_json::json!({ "dmi": { "product_serial": "NEW-SERIAL" } })).await.unwrap();
+        assert_eq!(inv.search(&q(&|q| q.text = Some("new-serial".into()))).await.unwrap().total, 1);
+        assert_eq!(inv.search(&q(&|q| q.text = Some("sn-xy".into()))).await.unwrap().total, 0);
     }
 
     #[test]
