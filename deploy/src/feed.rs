@@ -105,3 +105,41 @@ impl Tasks {
         Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM task_log").fetch_one(self.pool()).await?.unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::store::tests::{restore, tasks};
+    use crate::task::{Progress, TaskKind, TaskState};
+
+    #[tokio::test]
+    async fn the_feed_lists_each_line_once_in_order_with_the_tasks_state_now() {
+        let (_d, s) = tasks().await;
+        assert_eq!(s.last_event().await.unwrap(), 0, "an empty feed");
+        let t = s.create(restore(1, 1)).await.unwrap();
+        s.claim(1, &chrono::Utc::now(), Duration::from_secs(600)).await.unwrap().unwrap();
+        s.progress(t.id, &Progress { phase: "restore".into(), bytes_done: Some(10), bytes_total: Some(100), rate: Some(5.0), message: String::new() }).await.unwrap();
+        let all = s.events_after(0, 100).await.unwrap();
+        let phases: Vec<&str> = all.iter().map(|e| e.phase.as_str()).collect();
+        assert_eq!(phases, ["created", "boot", "restore"]);
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at_ms <= w[1].at_ms), "in the order written");
+        let p = &all[2];
+        assert_eq!((p.task, p.host.as_str(), p.kind, p.state, p.image.as_str()), (t.id, "h1", TaskKind::Restore, TaskState::Running, "golden"));
+        assert_eq!((p.percent(), p.eta_secs()), (Some(10.0), Some(18)), "90 bytes left at 5 B/s");
+        assert!(all[0].percent().is_none() && all[0].eta_secs().is_none(), "no size, no percent");
+        assert_eq!(s.last_event().await.unwrap(), p.seq);
+
+        // Resuming after a line gives only what follows; the limit holds.
+        let after: Vec<i64> = s.events_after(all[0].seq, 100).await.unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(after, [all[1].seq, all[2].seq]);
+        assert_eq!(s.events_after(0, 1).await.unwrap().len(), 1);
+        assert!(s.events_after(p.seq, 100).await.unwrap().is_empty());
+
+        // An old line reports the task as it is now.
+        s.finish(t.id, Ok("restored".into())).await.unwrap();
+        let now = s.events_after(0, 100).await.unwrap();
+        assert!(now.iter().all(|e| e.state == TaskState::Succeeded), "{now:?}");
+        assert_eq!(now.last().map(|e| e.phase.as_str()), Some("done"));
+    }
+}

@@ -89,3 +89,41 @@ fn filter(b: &mut QueryBuilder<'_, Sqlite>, q: &TaskQuery) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TaskQuery;
+    use crate::store::tests::{restore, tasks};
+    use crate::task::{TaskKind, TaskState};
+
+    #[tokio::test]
+    async fn find_narrows_by_each_field_counts_exactly_and_lists_newest_first() {
+        let (_d, s) = tasks().await;
+        let ids: Vec<i64> = {
+            let mut v = Vec::new();
+            for h in 1..=3 {
+                v.push(s.create(restore(h, 1)).await.unwrap().id);
+            }
+            v
+        };
+        s.cancel(ids[0]).await.unwrap();
+        let found = |q: TaskQuery| {
+            let s = s.clone();
+            async move { s.find(&q).await.unwrap() }
+        };
+        let all = found(TaskQuery { limit: 10, ..Default::default() }).await;
+        assert_eq!((all.total, all.tasks.iter().map(|t| t.task.id).collect::<Vec<_>>()), (3, vec![ids[2], ids[1], ids[0]]));
+        assert_eq!(all.tasks[0].host, "h3");
+        let pending = found(TaskQuery { states: vec![TaskState::Pending], limit: 10, ..Default::default() }).await;
+        assert_eq!(pending.total, 2);
+        let two = found(TaskQuery { states: vec![TaskState::Pending, TaskState::Cancelled], limit: 1, ..Default::default() }).await;
+        assert_eq!((two.total, two.tasks.len()), (3, 1), "the count is of every match, not the page");
+        assert_eq!(found(TaskQuery { host_id: Some(2), limit: 10, ..Default::default() }).await.tasks[0].task.id, ids[1]);
+        assert_eq!(found(TaskQuery { image: Some("other".into()), limit: 10, ..Default::default() }).await.total, 0);
+        assert_eq!(found(TaskQuery { kind: Some(TaskKind::Capture), limit: 10, ..Default::default() }).await.total, 0);
+        let counted = found(TaskQuery { limit: 0, ..Default::default() }).await;
+        assert_eq!((counted.total, counted.tasks.len()), (3, 0), "limit 0 only counts");
+        assert_eq!(found(TaskQuery { entities: Some(vec![]), limit: 10, ..Default::default() }).await.total, 0, "no entity, nothing");
+        assert_eq!(found(TaskQuery { entities: Some(vec![9999]), limit: 10, ..Default::default() }).await.total, 0);
+    }
+}

@@ -377,13 +377,13 @@ async fn log(tx: &mut sqlx::SqliteConnection, id: i64, phase: &str, message: &st
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::task::{Hook, TaskKind, TaskOptions};
     use chrono::Utc;
 
     /// A migrated database, as the binary makes it, with hosts 1 to 3.
-    async fn database() -> (tempfile::TempDir, parc_db::Db) {
+    pub(crate) async fn database() -> (tempfile::TempDir, parc_db::Db) {
         let d = tempfile::tempdir().unwrap();
         let db = parc_db::Db::open_sqlite(&d.path().join("parc.db"), true).await.unwrap();
         db.migrate([parc_imaging::catalog::migrator(), parc_inventory::registry::migrator(), migrator()]).await.unwrap();
@@ -395,7 +395,7 @@ mod tests {
         (d, db)
     }
 
-    async fn tasks() -> (tempfile::TempDir, Tasks) {
+    pub(crate) async fn tasks() -> (tempfile::TempDir, Tasks) {
         let (d, db) = database().await;
         (d, Tasks::new(&db))
     }
@@ -424,7 +424,7 @@ mod tests {
         assert!(next.id > t.id, "task ids are never reused");
     }
 
-    fn restore(host: i64, max: u32) -> NewTask {
+    pub(crate) fn restore(host: i64, max: u32) -> NewTask {
         NewTask {
             kind: TaskKind::Restore,
             host_id: host,
