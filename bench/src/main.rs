@@ -3,9 +3,10 @@
 //! docs/benchmarks.md.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release -p parc-bench -- imaging|tftp|dhcp
+//! cargo build --release && cargo run --release -p parc-bench -- imaging|tftp|dhcp|console
 //! ```
 
+mod console;
 mod dhcp;
 mod imaging;
 mod tftp;
@@ -35,6 +36,8 @@ enum Bench {
     Tftp(tftp::TftpBenchArgs),
     /// proxyDHCP answers/s and p99 latency, parc vs dnsmasq in proxy mode, in network namespaces (root).
     Dhcp(dhcp::DhcpBenchArgs),
+    /// The web console at 100,000 hosts: hosts-screen server time, keystroke → count in Chromium, live-board lag.
+    Console(console::ConsoleBenchArgs),
 }
 
 /// The `parc` binary to measure: `given`, else the one beside this program.
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
             Bench::Imaging(a) => imaging::run(a).await,
             Bench::Tftp(a) => tftp::run(a).await,
             Bench::Dhcp(a) => dhcp::run(a).await,
+            Bench::Console(a) => console::run(a).await,
         }
     });
     match result {
