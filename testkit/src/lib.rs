@@ -380,3 +380,24 @@ pub fn parc_command(bin: impl AsRef<std::ffi::OsStr>) -> Command {
     c.env("PARC_TOKEN", ADMIN_TOKEN);
     c
 }
+
+/// `curl` with an optional bearer token, console session cookie and JSON
+/// body: (status, body). curl, not a Rust client, so that tests speak HTTP
+/// as an outside program does.
+pub fn http(method: &str, url: &str, token: Option<&str>, cookie: Option<&str>, body: Option<&serde_json::Value>) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(k) = cookie {
+        c.args(["-H", &format!("Cookie: parc_session={k}")]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data", &b.to_string()]);
+    }
+    let out = c.output().expect("curl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}

@@ -5,7 +5,6 @@
 //! the real `parc agent` restores an image onto a disk file.
 
 use std::path::Path;
-use std::process::Command;
 
 use parc_testkit as kit;
 use serde_json::{json, Value};
@@ -24,18 +23,7 @@ fn parc_json(server: &kit::Server, args: &[&str]) -> Value {
 
 /// `curl` with an optional bearer token and JSON body: (status, body).
 fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
-    let mut c = Command::new("curl");
-    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
-    if let Some(t) = token {
-        c.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    if let Some(b) = body {
-        c.args(["-H", "Content-Type: application/json", "--data", &b.to_string()]);
-    }
-    let out = c.output().expect("curl");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_string())
+    kit::http(method, url, token, None, body)
 }
 
 fn script(server: &kit::Server, mac_dashes: &str) -> String {

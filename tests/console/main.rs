@@ -113,6 +113,13 @@ pub(crate) async fn sign_in(b: &Browser, user: &str, password: &str) {
     c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
 }
 
+/// Signs out through the button, waiting for the sign-in page: a page
+/// opened before that would race the sign-out's own redirect.
+pub(crate) async fn sign_out(b: &Browser) {
+    b.client.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
+    b.wait_for(Duration::from_secs(10), |c| async move { (c.current_url().await.ok()?.path() == "/login").then_some(()) }).await.expect("signed out to the sign-in page");
+}
+
 /// A technician signs in through the console: a signed-out visit is sent
 /// to the sign-in page, a wrong password is told so, the dashboard counts
 /// only the technician's entity, the session cookie is HttpOnly and
@@ -163,8 +170,7 @@ fn a_technician_signs_in_sees_only_their_entity_and_signs_out() {
         c.refresh().await.unwrap();
         expect_text(&b, "[data-count=hosts]", "2").await;
 
-        c.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
-        b.wait_for(Duration::from_secs(10), |c| async move { (c.current_url().await.ok()?.path() == "/login").then_some(()) }).await.expect("signed out to the sign-in page");
+        sign_out(&b).await;
         // The token is revoked on the server, not just forgotten by the browser.
         let replay = std::process::Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H"]).arg(format!("Authorization: Bearer {token}")).arg(format!("{}/api/v1/whoami", server.url)).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&replay.stdout), "401");
@@ -251,7 +257,7 @@ fn the_hosts_screen_finds_sorts_and_pages_within_the_users_entities() {
         std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-hosts.png"), png).unwrap();
 
         // Another site's technician: their one host, and none of the lab's, even by MAC.
-        c.find(Locator::Css(".who button")).await.unwrap().click().await.unwrap();
+        sign_out(&b).await;
         c.goto(&format!("{}/hosts?q=00:4b", server.url)).await.unwrap();
         sign_in(&b, "labtech", "labtech-pass-1").await;
         expect_text(&b, ".count", "0 hosts").await;
@@ -298,24 +304,7 @@ pub(crate) async fn screenshot(b: &Browser, name: &str) {
     std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{name}.png")), png).unwrap();
 }
 
-/// `curl` with an optional bearer token, cookie and JSON body: (status, body).
-pub(crate) fn http(method: &str, url: &str, token: Option<&str>, cookie: Option<&str>, body: Option<&serde_json::Value>) -> (u16, String) {
-    let mut c = std::process::Command::new("curl");
-    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
-    if let Some(t) = token {
-        c.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    if let Some(k) = cookie {
-        c.args(["-H", &format!("Cookie: parc_session={k}")]);
-    }
-    if let Some(b) = body {
-        c.args(["-H", "Content-Type: application/json", "--data", &b.to_string()]);
-    }
-    let out = c.output().expect("curl");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_string())
-}
+pub(crate) use parc_testkit::http;
 
 /// A server whose netboot environment is present (the files only need to
 /// exist for it to hand tasks out at boot).
