@@ -172,6 +172,34 @@ impl Catalog {
             .collect()
     }
 
+    /// Records that `holder` needs `ids` (in one transaction), on top of
+    /// what it held before.
+    pub async fn hold(&self, holder: &str, ids: &[ChunkId]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("INSERT OR IGNORE INTO chunk_holds (holder, chunk) VALUES (?, ?)").bind(holder).bind(id.to_hex()).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops every hold of `holder`.
+    pub async fn release(&self, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM chunk_holds WHERE holder = ?").bind(holder).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Every hold: (holder, chunk).
+    pub async fn all_holds(&self) -> Result<Vec<(String, ChunkId)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT holder, chunk FROM chunk_holds").fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(h, c)| {
+                let id = c.parse::<ChunkId>().map_err(|e| Error::BadManifest(format!("hold of {h}: {e}")))?;
+                Ok((h, id))
+            })
+            .collect()
+    }
+
     /// Records a committed image from its parsed manifest and the bytes it
     /// was parsed from; replaces one of the same name only if `replace`.
     /// A new image goes into `entity_id`; a replaced one keeps its entity.

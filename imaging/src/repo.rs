@@ -314,6 +314,9 @@ impl Repository {
                 refs.entry(id).or_default().push(name.clone());
             }
         }
+        for (holder, id) in self.catalog.all_holds().await? {
+            refs.entry(id).or_default().push(holder);
+        }
         Ok(refs)
     }
 
@@ -437,6 +440,26 @@ impl Repository {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn held_chunks_survive_gc_until_released_and_checks_name_their_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let db = parc_db::Db::open_sqlite(&d.path().join("parc.db"), true).await.unwrap();
+        db.migrate([crate::catalog::migrator()]).await.unwrap();
+        let repo = Repository::new(Arc::new(crate::store::MemoryStore::default()), Catalog::new(&db));
+        let (kept, id_kept) = (b"held by a package".to_vec(), ChunkId::of(b"held by a package"));
+        let id_loose = ChunkId::of(b"held by nobody");
+        repo.store.put(&id_kept, &codec::compress(&kept, 3)).unwrap();
+        repo.store.put(&id_loose, &codec::compress(b"held by nobody", 3)).unwrap();
+        repo.catalog.hold("package tools", &[id_kept, id_kept]).await.unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let r = repo.gc(Duration::ZERO).await.unwrap();
+        assert_eq!((r.referenced, r.removed), (1, 1));
+        assert!(repo.store.contains(&id_kept).unwrap() && !repo.store.contains(&id_loose).unwrap());
+        assert_eq!(repo.references().await.unwrap()[&id_kept], ["package tools"], "a check names who needs a chunk");
+        repo.catalog.release("package tools").await.unwrap();
+        assert_eq!(repo.gc(Duration::ZERO).await.unwrap().removed, 1, "released, it goes");
+    }
 
     #[test]
     fn names() {
