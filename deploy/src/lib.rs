@@ -14,6 +14,7 @@
 //! - [`find`]: tasks by state, host, image, kind and entity, for screens.
 //! - [`feed`]: every change to every task, in order, for the live board.
 //! - [`api`]: the request and answer bodies of the task API.
+//! - [`package`]: packages for SSH deployment: a tree as chunks and a manifest.
 
 pub mod api;
 pub mod boot;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod feed;
 pub mod find;
 pub mod orders;
+pub mod package;
 pub mod scheduler;
 pub mod store;
 pub mod task;
