@@ -62,7 +62,7 @@ pub struct CaptureOptions {
 impl CaptureOptions {
     /// Defaults for an image called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), replace: false, level: 3, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false, origin: None, entity: None }
+        Self { name: name.into(), replace: false, level: crate::codec::DEFAULT_LEVEL, chunking: ChunkingParams::default(), parallel: 8, rate_limit: None, raw: false, origin: None, entity: None }
     }
 }
 

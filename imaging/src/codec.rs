@@ -6,6 +6,8 @@ use crate::id::ChunkId;
 
 /// Largest chunk a decoder accepts; bounds memory against decompression bombs.
 pub const MAX_CHUNK_LEN: usize = 16 << 20;
+/// The zstd level a capture uses unless told otherwise.
+pub const DEFAULT_LEVEL: i32 = 3;
 
 /// Compresses `data` at `level`, returning its id and the stored form.
 pub fn encode(data: &[u8], level: i32) -> (ChunkId, Vec<u8>) {

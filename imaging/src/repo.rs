@@ -191,6 +191,48 @@ impl Repository {
         .await
     }
 
+    /// Which of `ids` the store lacks, outside any upload (a package's
+    /// commit checks with it). Present ones are touched, as in [`Self::missing`].
+    pub async fn absent(&self, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for id in ids {
+                if store.contains(&id)? {
+                    store.touch(&id)?;
+                } else {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Compresses and stores chunks this process cut (a package built on
+    /// the server's own disk), skipping those already stored; the bytes
+    /// written. Until something holds them, only GC's grace period
+    /// protects them.
+    pub async fn put_raw_chunks(&self, chunks: Vec<(ChunkId, bytes::Bytes)>) -> Result<u64> {
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        blocking(move || {
+            chunks
+                .par_iter()
+                .map(|(id, raw)| {
+                    if store.contains(id)? {
+                        return Ok(0);
+                    }
+                    let z = codec::compress(raw, codec::DEFAULT_LEVEL);
+                    store.put(id, &z)?;
+                    counters.chunk_bytes_in.fetch_add(z.len() as u64, Ordering::Relaxed);
+                    Ok(z.len() as u64)
+                })
+                .sum()
+        })
+        .await
+    }
+
     /// Accepts one compressed chunk for an upload, after checking its bytes
     /// hash to `id`. Storing an already present chunk is a no-op.
     pub async fn put_chunk(&self, upload: &str, id: ChunkId, compressed: bytes::Bytes) -> Result<bool> {
