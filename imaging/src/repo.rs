@@ -176,19 +176,7 @@ impl Repository {
     /// concurrent GC does not delete what the client was told is there.
     pub async fn missing(&self, upload: &str, ids: Vec<ChunkId>) -> Result<Vec<ChunkId>> {
         self.open_upload(upload).await?;
-        let store = self.store.clone();
-        blocking(move || {
-            let mut out = Vec::new();
-            for id in ids {
-                if store.contains(&id)? {
-                    store.touch(&id)?;
-                } else {
-                    out.push(id);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.absent(ids).await
     }
 
     /// Which of `ids` the store lacks, outside any upload (a package's
